@@ -1,0 +1,79 @@
+"""Model cards: the unlearning evidence, rendered from `model_cards/template.md` in the form the Hub reads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+METRIC_LABELS = {
+    "forget_accuracy": "Forget accuracy",
+    "retain_accuracy": "Retain accuracy",
+    "test_accuracy": "Test accuracy",
+    "mia_score": "MIA score (challenge kit)",
+}
+ROW_NAMES = {"original": "original (before unlearning)", "retrained": "retrained from scratch (reference)",
+             "unlearned": "unlearned (this model)"}
+
+
+def template_path() -> Path:
+    """The shipped Jinja template (inside the wheel, or `model_cards/` in a source checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "model_card_template.md", here.parent / "model_cards" / "template.md"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("The model-card template is missing from the installation; reinstall hf-unlearn.")
+
+
+def eval_results(metrics: dict[str, float], dataset_name: str = "forget/retain/test splits",
+                 dataset_type: str = "imagefolder") -> list[EvalResult]:
+    """One `EvalResult` per reported metric of the unlearned model (the Hub shows these)."""
+    results = []
+    for key, label in METRIC_LABELS.items():
+        if key not in metrics:
+            continue
+        split = key.split("_")[0] if key.endswith("_accuracy") else "forget+test"
+        results.append(EvalResult(
+            task_type="image-classification", task_name="Image classification (unlearning)",
+            dataset_type=dataset_type, dataset_name=dataset_name, dataset_split=split,
+            metric_type="accuracy" if key.endswith("_accuracy") else "mia_score", metric_name=label,
+            metric_value=round(float(metrics[key]), 4),
+        ))
+    return results
+
+
+def render_model_card(result: Any, *, base_model: str | None = None, class_names: list[str] | None = None,
+                      tags: list[str] | None = None, model_name: str | None = None,
+                      dataset_name: str | None = None) -> ModelCard:
+    """Render the card for an `UnlearningResult`."""
+    metrics = result.metrics
+    base = base_model if base_model and not os.path.isdir(base_model) else None
+    card_data = ModelCardData(
+        model_name=model_name or f"{result.method}-unlearned",
+        base_model=base,
+        library_name="transformers",
+        pipeline_tag="image-classification",
+        tags=sorted(set(tags or ["hf-unlearn", "machine-unlearning", result.method])),
+        eval_results=eval_results(metrics.get("unlearned", {}), dataset_name or "forget/retain/test splits"),
+    )
+    rows = []
+    for key in ("original", "retrained", "unlearned"):
+        if key in metrics:
+            m = metrics[key]
+            rows.append({"name": ROW_NAMES[key], **{k: (f"{m[k]:.2f}" if k.endswith("accuracy") else f"{m[k]:.3f}")
+                                                    if k in m else "n/a" for k in METRIC_LABELS}})
+    return ModelCard.from_template(
+        card_data, template_path=str(template_path()), model_name=card_data.model_name, method=result.method,
+        base_model=base, forget_description=result.forget_set.get("description", ""),
+        forget_sha256=result.forget_set.get("sha256", ""), counts=result.counts, rows=rows,
+        timings=result.timings, config=result.config, class_names=class_names,
+    )
+
+
+def write_model_card(output_dir: str, result: Any, **kwargs: Any) -> Path:
+    """Render and write `README.md` in `output_dir`."""
+    path = Path(output_dir) / "README.md"
+    render_model_card(result, **kwargs).save(str(path))
+    return path

@@ -1,0 +1,152 @@
+"""Loading image-classification datasets and turning rows into model inputs with the model's own processor."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value, load_dataset
+
+
+class DataError(ValueError):
+    """A dataset that cannot be used as given (raised before any training starts)."""
+
+
+def load_image_dataset(name_or_path: str, split: str | None = None, **kwargs: Any) -> Dataset | DatasetDict:
+    """Load a dataset from a Hub id, a parquet file / folder, or an image folder.
+
+    Whatever the source, the result is an ordinary `datasets` object: the rest of hf-unlearn never knows
+    where it came from.
+    """
+    if os.path.isfile(name_or_path) and name_or_path.endswith(".parquet"):
+        ds = load_dataset("parquet", data_files={"train": name_or_path}, **kwargs)
+        return ds["train"] if split in (None, "train") else ds[split]
+    if os.path.isdir(name_or_path):
+        parquet = sorted(f for f in os.listdir(name_or_path) if f.endswith(".parquet"))
+        if parquet:
+            files = {os.path.splitext(f)[0].split("-")[0]: os.path.join(name_or_path, f) for f in parquet}
+            ds = load_dataset("parquet", data_files=files, **kwargs)
+        else:
+            ds = load_dataset("imagefolder", data_dir=name_or_path, **kwargs)
+        return ds[split] if split else ds
+    return load_dataset(name_or_path, split=split, **kwargs)
+
+
+def find_columns(dataset: Dataset, image_column: str | None = None,
+                 label_column: str | None = None) -> tuple[str, str]:
+    """The (image, label) column names, given or detected from the features."""
+    features = dataset.features
+    if image_column is None:
+        found = [k for k, v in features.items() if isinstance(v, Image)]
+        if not found:
+            raise DataError(
+                f"No image column in the dataset (columns: {list(features)}). Cast it with "
+                "`dataset.cast_column(name, datasets.Image())` or pass --image_column."
+            )
+        image_column = found[0]
+    elif image_column not in features:
+        raise DataError(f"Image column {image_column!r} is not in the dataset (columns: {list(features)}).")
+    if label_column is None:
+        found = [k for k, v in features.items() if isinstance(v, ClassLabel)]
+        found = found or [k for k in ("label", "labels", "fine_label") if k in features]
+        if not found:
+            raise DataError(
+                f"No label column in the dataset (columns: {list(features)}). Pass --label_column, "
+                "or cast the label column with `datasets.ClassLabel(names=[...])`."
+            )
+        label_column = found[0]
+    elif label_column not in features:
+        raise DataError(f"Label column {label_column!r} is not in the dataset (columns: {list(features)}).")
+    return image_column, label_column
+
+
+def class_names(dataset: Dataset, label_column: str) -> list[str] | None:
+    """Class names from a `ClassLabel` feature, or None."""
+    feature = dataset.features[label_column]
+    return list(feature.names) if isinstance(feature, ClassLabel) else None
+
+
+def to_standard_columns(dataset: Dataset, image_column: str, label_column: str) -> Dataset:
+    """The dataset with exactly two columns, `image` (Image) and `label` (int64)."""
+    if image_column != "image" and "image" in dataset.column_names:
+        dataset = dataset.remove_columns("image")
+    if label_column != "label" and "label" in dataset.column_names:
+        dataset = dataset.remove_columns("label")
+    dataset = dataset.select_columns([image_column, label_column])
+    if image_column != "image":
+        dataset = dataset.rename_column(image_column, "image")
+    if label_column != "label":
+        dataset = dataset.rename_column(label_column, "label")
+    return dataset.cast(Features({"image": Image(), "label": Value("int64")}))
+
+
+def images_to_dataset(images: Sequence[Any], labels: Sequence[int], class_names: Sequence[str] | None = None) -> Dataset:
+    """A `datasets.Dataset` (`image`, `label`) from PIL images and integer labels."""
+    label_feature = ClassLabel(names=list(class_names)) if class_names else Value("int64")
+    return Dataset.from_dict(
+        {"image": list(images), "label": [int(x) for x in labels]},
+        features=Features({"image": Image(), "label": label_feature}),
+    )
+
+
+def digits_dataset(test_size: float = 0.2, seed: int = 0) -> DatasetDict:
+    """scikit-learn's bundled digits (1,797 8x8 grayscale images) as a train/test `DatasetDict`."""
+    from PIL import Image as PILImage
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = (digits.images / 16.0 * 255.0).round().clip(0, 255).astype(np.uint8)
+    images = [PILImage.fromarray(p, mode="L") for p in pixels]
+    ds = images_to_dataset(images, digits.target, [str(i) for i in range(10)])
+    return ds.train_test_split(test_size=test_size, seed=seed, stratify_by_column="label")
+
+
+@dataclass
+class ImageTransform:
+    """Decode images with the model's own image processor: use with `Dataset.with_transform`.
+
+    Images are converted to the colour mode the model expects (grayscale into an RGB model and back) before
+    the processor resizes and normalises them, exactly as at training time.
+    """
+
+    image_processor: Callable[..., Any]
+    num_channels: int = 3
+    image_column: str = "image"
+    label_column: str | None = "label"
+
+    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, Any]:
+        mode = "L" if self.num_channels == 1 else "RGB"
+        images = [img.convert(mode) for img in batch[self.image_column]]
+        pixel_values = self.image_processor(images, return_tensors="pt")["pixel_values"]
+        out: dict[str, Any] = {"pixel_values": list(pixel_values)}
+        if self.label_column is not None and self.label_column in batch:
+            out["labels"] = list(batch[self.label_column])
+        return out
+
+
+def collate_images(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Stack processed examples into a batch (labels only when every example has one)."""
+    batch = {"pixel_values": torch.stack([torch.as_tensor(e["pixel_values"]) for e in examples])}
+    if all("labels" in e for e in examples):
+        batch["labels"] = torch.tensor([int(e["labels"]) for e in examples], dtype=torch.long)
+    return batch
+
+
+def model_num_channels(model: Any) -> int:
+    """How many input channels the model expects (3 when its config does not say)."""
+    return int(getattr(model.config, "num_channels", 3) or 3)
+
+
+def check_labels_fit_model(labels: Sequence[int], num_labels: int) -> None:
+    """Raise when the data has labels the model cannot predict."""
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= num_labels):
+        raise DataError(
+            f"The dataset has labels in {int(labels.min())}..{int(labels.max())} but the model predicts "
+            f"{num_labels} classes (0..{num_labels - 1}). Use the model trained on this dataset, or fix "
+            "`num_labels` / the label column."
+        )

@@ -1,0 +1,88 @@
+"""Scoring a model on forget / retain / test data: accuracies and the membership-inference score.
+
+Kept apart from every unlearning loss: the same function scores the original model, the retrained
+reference and the unlearned model.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from transformers import Trainer, TrainingArguments
+
+from .data import ImageTransform, collate_images
+from .metrics import load_metric
+
+
+@dataclass
+class Predictions:
+    """Logits and true labels of one dataset."""
+
+    logits: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.logits.argmax(axis=1)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return torch.softmax(torch.from_numpy(self.logits).double(), dim=1).numpy()
+
+    @property
+    def losses(self) -> np.ndarray:
+        """Per-sample cross-entropy."""
+        logits = torch.from_numpy(self.logits).double()
+        return torch.nn.functional.cross_entropy(logits, torch.from_numpy(self.labels), reduction="none").numpy()
+
+
+def prediction_args(args: TrainingArguments) -> TrainingArguments:
+    """A copy of `args` fit for inference only (no loggers, no pushes, no extra columns dropped)."""
+    pred = copy.copy(args)
+    pred.report_to = []
+    pred.push_to_hub = False
+    pred.remove_unused_columns = False
+    pred.disable_tqdm = True
+    return pred
+
+
+def predict(model: torch.nn.Module, dataset: Dataset, transform: ImageTransform, args: TrainingArguments) -> Predictions:
+    """Logits of `model` (eval mode) on every row of `dataset`, in order; gathered across processes."""
+    trainer = Trainer(model=model, args=prediction_args(args), data_collator=collate_images)
+    has_labels = "label" in dataset.column_names
+    view = dataset.with_transform(ImageTransform(transform.image_processor, transform.num_channels, "image",
+                                                 "label" if has_labels else None))
+    output = trainer.predict(view)
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    labels = np.asarray(dataset["label"], dtype=np.int64) if has_labels else np.full(len(dataset), -1)
+    return Predictions(np.asarray(logits, dtype=np.float32)[: len(dataset)], labels)
+
+
+def score_predictions(forget: Predictions, retain: Predictions, test: Predictions, mia_splits: int = 10,
+                      seed: int = 0) -> dict[str, float]:
+    """Accuracies (in %) and the challenge-kit MIA score from already computed predictions."""
+    accuracy = load_metric("accuracy")
+    scores: dict[str, float] = {}
+    for name, pred in (("forget", forget), ("retain", retain), ("test", test)):
+        scores[f"{name}_accuracy"] = 100.0 * accuracy.compute(predictions=pred.predicted, references=pred.labels)["accuracy"]
+    mia = load_metric("mia_score").compute(
+        predictions=np.concatenate([forget.losses, test.losses]),
+        references=np.r_[np.ones(len(forget.labels), dtype=np.int64), np.zeros(len(test.labels), dtype=np.int64)],
+        n_splits=mia_splits,
+        seed=seed,
+    )
+    scores.update({k: float(v) for k, v in mia.items()})
+    return scores
+
+
+def evaluate_model(model: torch.nn.Module, transform: ImageTransform, *, forget: Dataset, retain: Dataset, test: Dataset,
+                   args: TrainingArguments, mia_splits: int = 10) -> dict[str, Any]:
+    """Forget / retain / test accuracy and the MIA score of one model."""
+    preds = {name: predict(model, ds, transform, args) for name, ds in (("forget", forget), ("retain", retain),
+                                                                         ("test", test))}
+    return score_predictions(preds["forget"], preds["retain"], preds["test"], mia_splits=mia_splits, seed=args.seed)

@@ -1,0 +1,115 @@
+"""One comparison run: train the original model, the retrained reference, and unlearn; print one table.
+
+`hf-unlearn quickstart` runs it on scikit-learn's digits; recipes run it on CIFAR-10.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from datasets import Dataset
+from transformers import Trainer, TrainingArguments
+
+from .config import UnlearningConfig
+from .data import ImageTransform, collate_images, find_columns, model_num_channels, to_standard_columns
+from .trainer import UnlearningTrainer
+
+TABLE_COLUMNS = (("forget_accuracy", "forget acc"), ("retain_accuracy", "retain acc"), ("test_accuracy", "test acc"),
+                 ("mia_score", "MIA"))
+
+
+@dataclass
+class ClassifierRecipe:
+    """How the original model (and, identically, the retrained reference) is trained from scratch."""
+
+    epochs: float = 30.0
+    learning_rate: float = 0.05
+    batch_size: int = 64
+    weight_decay: float = 5e-4
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def training_args(self, output_dir: str, seed: int, base: UnlearningConfig) -> UnlearningConfig:
+        """`base` with this recipe's training settings (same devices, precision and seed handling)."""
+        args = copy.deepcopy(base)
+        args.output_dir = output_dir
+        args.num_train_epochs = self.epochs
+        args.learning_rate = self.learning_rate
+        args.per_device_train_batch_size = self.batch_size
+        args.weight_decay = self.weight_decay
+        args.lr_scheduler_type = "cosine"
+        args.warmup_steps = 0
+        args.seed = seed
+        for key, value in self.extra.items():
+            setattr(args, key, value)
+        return args
+
+
+def train_classifier(model: torch.nn.Module, processor: Any, dataset: Dataset, args: TrainingArguments) -> torch.nn.Module:
+    """Train `model` on `dataset` (image + label columns) with a plain Trainer; returns the trained model."""
+    image_col, label_col = find_columns(dataset)
+    data = to_standard_columns(dataset, image_col, label_col).with_transform(
+        ImageTransform(processor, model_num_channels(model)))
+    trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=collate_images)
+    trainer.train()
+    return trainer.model
+
+
+def format_table(metrics: dict[str, dict[str, float]], timings: dict[str, float] | None = None) -> str:
+    """A Markdown table: one row per model, forget / retain / test accuracy and MIA (and time)."""
+    header = "| model | " + " | ".join(label for _, label in TABLE_COLUMNS) + (" | time (s) |" if timings else " |")
+    lines = [header, "|" + "---|" * (len(TABLE_COLUMNS) + 1 + bool(timings))]
+    for name, m in metrics.items():
+        cells = [f"{m[k]:.2f}" if k.endswith("accuracy") else f"{m[k]:.3f}" for k, _ in TABLE_COLUMNS]
+        row = f"| {name} | " + " | ".join(cells)
+        if timings:
+            row += f" | {timings.get(name, float('nan')):.1f}"
+        lines.append(row + " |")
+    return "\n".join(lines)
+
+
+def run_comparison(make_model: Any, processor: Any, train: Dataset, test: Dataset, config: UnlearningConfig,
+                   recipe: ClassifierRecipe, original_model: torch.nn.Module | None = None) -> dict[str, Any]:
+    """Original (trained here unless given), retrained reference and unlearned model, scored alike.
+
+    `make_model()` returns a freshly initialised classifier. Writes `original/`, `retrained/` and
+    `unlearned/` under `config.output_dir` plus `comparison.json`; returns metrics and timings.
+    """
+    root = config.output_dir
+    timings: dict[str, float] = {}
+    if original_model is None:
+        torch.manual_seed(config.seed)
+        start = time.perf_counter()
+        original_model = train_classifier(make_model(), processor, train,
+                                          recipe.training_args(os.path.join(root, "original"), config.seed, config))
+        timings["original"] = time.perf_counter() - start
+        original_model.save_pretrained(os.path.join(root, "original"))
+        processor.save_pretrained(os.path.join(root, "original"))
+
+    retrain_args = recipe.training_args(os.path.join(root, "retrained"), config.seed, config)
+    retrain_args.method = "retrain"
+    retrainer = UnlearningTrainer(model=make_model(), args=retrain_args, train_dataset=train, eval_dataset=test,
+                                  processing_class=processor)
+    retrain_result = retrainer.unlearn()
+    timings["retrained"] = retrain_result.timings["data_reorganization"] + retrain_result.timings["fine_tuning"]
+
+    unlearn_args = copy.deepcopy(config)
+    unlearn_args.output_dir = os.path.join(root, "unlearned")
+    unlearner = UnlearningTrainer(model=copy.deepcopy(original_model), args=unlearn_args, train_dataset=train,
+                                  eval_dataset=test, processing_class=processor, reference_model=retrainer.model)
+    result = unlearner.unlearn()
+    timings[config.method] = result.timings["data_reorganization"] + result.timings["fine_tuning"]
+
+    metrics = {"original": result.metrics["original"], "retrained": result.metrics["retrained"],
+               config.method: result.metrics["unlearned"]}
+    summary = {"metrics": metrics, "timings": timings, "phases": result.timings, "counts": result.counts,
+               "forget_set": result.forget_set}
+    if unlearner.args.should_save:
+        with open(os.path.join(root, "comparison.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+    return summary

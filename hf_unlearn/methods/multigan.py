@@ -1,0 +1,112 @@
+"""`multigan`: Multi-GAN unlearning (Hatua, Nguyen & Sung, 2024).
+
+Data reorganization: a DCGAN learns the retain set and another the forget set; the original model labels
+their samples; forget labels (real and synthetic) are inverted; the model is fine-tuned on
+retain + synthetic retain + inverted forget + inverted synthetic forget with the ordinary loss.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+from datasets import Dataset
+
+from ..data import images_to_dataset
+from ..gan import DCGANGenerator, GANSamplingPipeline, GANSettings, default_gan_resolution, gan_pixels, train_gan
+from ..synthesis import combine_sources, invert_labels, with_source
+from .base import UnlearningMethod, register_method
+
+GENERATORS_DIR = "generators"
+
+
+@register_method
+class MultiGAN(UnlearningMethod):
+    """Fine-tune on real and GAN-synthesised retain data plus label-inverted real and synthetic forget data."""
+
+    name = "multigan"
+
+    def validate(self) -> None:
+        path = self.trainer.args.retain_generator_path
+        if path is not None and not os.path.isfile(os.path.join(path, "config.json")):
+            raise FileNotFoundError(
+                f"retain_generator_path {path!r} holds no generator (config.json missing). Point it at the "
+                f"`{GENERATORS_DIR}/retain` folder of an earlier run, or leave it unset to train one."
+            )
+
+    # ------------------------------------------------------------------ generators
+    def _data_format(self) -> tuple[str, tuple[int, int], int]:
+        first = self.trainer.forget_dataset[0]["image"]
+        mode = "L" if first.mode in ("L", "1", "I", "I;16", "F") else "RGB"
+        resolution = self.trainer.args.gan_resolution or default_gan_resolution(first.size)
+        return mode, first.size, resolution
+
+    def _generator(self, part: str, dataset: Dataset, resolution: int, channels: int) -> DCGANGenerator:
+        args = self.trainer.args
+        if part == "retain" and args.retain_generator_path:
+            generator = DCGANGenerator.from_pretrained(args.retain_generator_path)
+            if (generator.config.num_channels, generator.config.resolution) != (channels, resolution):
+                raise ValueError(
+                    f"The retain generator at {args.retain_generator_path} makes {generator.config.num_channels}-channel "
+                    f"{generator.config.resolution}px images but this data needs {channels}-channel {resolution}px: "
+                    "train it on this dataset (leave retain_generator_path unset)."
+                )
+            self.trainer.log_phase(f"gan_{part}", 0.0, reused=args.retain_generator_path)
+            return generator
+        start = time.perf_counter()
+        generator = train_gan(
+            gan_pixels(dataset, resolution, channels), GANSettings.from_config(args),
+            seed=args.seed + (0 if part == "retain" else 1),
+            mixed_precision="bf16" if args.bf16 else ("fp16" if args.fp16 else "no"),
+            cpu=args.use_cpu, description=f"GAN ({part} set)", disable_progress=args.disable_tqdm,
+        )
+        out = os.path.join(args.output_dir, GENERATORS_DIR, part)
+        generator.save_pretrained(out, is_main_process=self.trainer.args.should_save)
+        self.trainer.log_phase(f"gan_{part}", time.perf_counter() - start, images=len(dataset))
+        return generator
+
+    # ------------------------------------------------------------------ dataset
+    def build_train_dataset(self) -> Dataset:
+        trainer, args = self.trainer, self.trainer.args
+        retain, forget = trainer.retain_dataset, trainer.forget_dataset
+        mode, size, resolution = self._data_format()
+        channels = 1 if mode == "L" else 3
+        num_classes = trainer.num_labels
+        gen_retain = self._generator("retain", retain, resolution, channels)
+        gen_forget = self._generator("forget", forget, resolution, channels)
+
+        start = time.perf_counter()
+        n_retain = len(forget) if args.num_synthetic_retain is None else args.num_synthetic_retain
+        n_forget = len(forget) if args.num_synthetic_forget is None else args.num_synthetic_forget
+        parts = {"retain": with_source(trainer.retain_train_dataset(), "retain")}
+
+        forget_preds = trainer.original_predictions("forget", forget)
+        parts["forget"] = with_source(forget, "forget", invert_labels(
+            forget_preds.labels, num_classes, args.label_inversion, forget_preds.probabilities, seed=args.seed))
+
+        for part, generator, count in (("synthetic_retain", gen_retain, n_retain),
+                                       ("synthetic_forget", gen_forget, n_forget)):
+            if count == 0:
+                continue
+            seed = args.seed + (101 if part == "synthetic_retain" else 202)
+            images = GANSamplingPipeline(generator)(count, seed=seed, image_size=size, mode=mode).images
+            unlabeled = images_to_dataset(images, np.zeros(count, dtype=np.int64))
+            preds = trainer.predict_logits(unlabeled)  # the original model, in eval mode, same processor
+            synthetic = images_to_dataset(images, preds.predicted)
+            if part == "synthetic_forget":
+                inverted = invert_labels(preds.predicted, num_classes, args.label_inversion, preds.probabilities,
+                                         seed=args.seed + 1)
+                parts[part] = with_source(synthetic, part, inverted)
+            else:
+                parts[part] = with_source(synthetic, part)
+        combined = combine_sources(parts)
+        counts = {name: len(ds) for name, ds in parts.items()}
+        trainer.log_phase("synthesis", time.perf_counter() - start, **counts)
+        if args.should_save:
+            os.makedirs(os.path.join(args.output_dir, GENERATORS_DIR), exist_ok=True)
+            with open(os.path.join(args.output_dir, GENERATORS_DIR, "synthesis.json"), "w") as f:
+                json.dump({"resolution": resolution, "mode": mode, "image_size": list(size),
+                           "label_inversion": args.label_inversion, "counts": counts}, f, indent=2)
+        return combined

@@ -1,0 +1,84 @@
+"""Data reorganization: label inversion strategies and the combined fine-tuning dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from datasets import Dataset, Value, concatenate_datasets
+
+SOURCES = ("retain", "forget", "synthetic_retain", "synthetic_forget")
+
+InversionFn = Callable[[np.ndarray, int, "np.ndarray | None", np.random.Generator], np.ndarray]
+_INVERSIONS: dict[str, InversionFn] = {}
+
+
+def register_inversion(name: str) -> Callable[[InversionFn], InversionFn]:
+    """Register a label-inversion strategy under `name`."""
+
+    def wrap(fn: InversionFn) -> InversionFn:
+        _INVERSIONS[name] = fn
+        return fn
+
+    return wrap
+
+
+@register_inversion("complement")
+def _complement(labels: np.ndarray, num_classes: int, probs: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """y' = K-1-y (the paper's). With an odd K the middle class would map to itself: it goes to (y+1) mod K."""
+    inverted = num_classes - 1 - labels
+    fixed = inverted == labels
+    inverted[fixed] = (labels[fixed] + 1) % num_classes
+    return inverted
+
+
+@register_inversion("random_other")
+def _random_other(labels: np.ndarray, num_classes: int, probs: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random class other than y."""
+    return (labels + rng.integers(1, num_classes, size=labels.shape)) % num_classes
+
+
+@register_inversion("least_likely")
+def _least_likely(labels: np.ndarray, num_classes: int, probs: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """The class the original model finds least likely for this image (never y itself)."""
+    if probs is None:
+        raise ValueError("least_likely inversion needs the original model's class probabilities.")
+    scores = np.array(probs, dtype=np.float64, copy=True)
+    scores[np.arange(len(labels)), labels] = np.inf
+    return scores.argmin(axis=1)
+
+
+def available_inversions() -> list[str]:
+    """Names of the registered inversion strategies."""
+    return sorted(_INVERSIONS)
+
+
+def invert_labels(labels: np.ndarray, num_classes: int, strategy: str = "complement",
+                  probs: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """Inverted labels: always a valid class, never the input label."""
+    if strategy not in _INVERSIONS:
+        raise ValueError(f"Unknown label inversion {strategy!r}: choose one of {', '.join(available_inversions())}.")
+    if num_classes < 2:
+        raise ValueError("Label inversion needs at least two classes.")
+    labels = np.asarray(labels, dtype=np.int64)
+    return _INVERSIONS[strategy](labels.copy(), num_classes, probs, np.random.default_rng(seed)).astype(np.int64)
+
+
+def with_source(dataset: Dataset, source: str, labels: np.ndarray | None = None) -> Dataset:
+    """`dataset` (`image`, `label`) relabelled (optional) and tagged: adds `source` and `original_label`."""
+    if source not in SOURCES:
+        raise ValueError(f"Unknown source {source!r}; expected one of {SOURCES}.")
+    original = np.asarray(dataset["label"], dtype=np.int64)
+    dataset = dataset.add_column("original_label", original.tolist(), feature=Value("int64"))
+    if labels is not None:
+        dataset = dataset.remove_columns("label").add_column("label", np.asarray(labels).tolist(), feature=Value("int64"))
+    return dataset.add_column("source", [source] * len(dataset), feature=Value("string"))
+
+
+def combine_sources(parts: dict[str, Dataset]) -> Dataset:
+    """Concatenate tagged parts into one dataset with columns image, label, original_label, source."""
+    columns = ["image", "label", "original_label", "source"]
+    kept = [parts[name].select_columns(columns) for name in SOURCES if name in parts and len(parts[name])]
+    if not kept:
+        raise ValueError("The combined dataset would be empty.")
+    return concatenate_datasets([ds.cast(kept[0].features) for ds in kept])

@@ -1,0 +1,254 @@
+"""`UnlearningTrainer`: a `transformers.Trainer` that makes an image classifier forget a forget set."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset
+from transformers import AutoImageProcessor, AutoModelForImageClassification, Trainer
+
+from .config import UnlearningConfig
+from .data import (
+    DataError,
+    ImageTransform,
+    check_labels_fit_model,
+    class_names,
+    collate_images,
+    find_columns,
+    model_num_channels,
+    to_standard_columns,
+)
+from .evaluation import Predictions, predict, score_predictions
+from .forget import ForgetSet
+from .methods import get_method
+
+RESULTS_FILE = "unlearning_results.json"
+FORGET_SET_FILE = "forget_set.json"
+SECRET_FIELDS = ("hub_token", "push_to_hub_token")
+
+
+@dataclass
+class UnlearningResult:
+    """What `UnlearningTrainer.unlearn()` returns (and writes to `unlearning_results.json`)."""
+
+    method: str
+    metrics: dict[str, dict[str, float]]
+    timings: dict[str, float]
+    counts: dict[str, int]
+    forget_set: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _same_path(a: str, b: str) -> bool:
+    return os.path.realpath(os.path.abspath(a)) == os.path.realpath(os.path.abspath(b))
+
+
+class UnlearningTrainer(Trainer):
+    """Unlearn a forget set from an image classifier.
+
+    >>> trainer = UnlearningTrainer(model="my-org/resnet-cifar10", args=UnlearningConfig("out", forget_classes=["cat"]),
+    ...                             train_dataset=train, eval_dataset=test)
+    >>> result = trainer.unlearn()      # data reorganization, fine-tuning, evaluation, saving
+    >>> result.metrics["unlearned"]["forget_accuracy"]
+
+    `model` is an `AutoModelForImageClassification` instance, Hub id or local folder; `processing_class` its
+    image processor (loaded with the model when omitted). `train_dataset` is the dataset the model was
+    trained on; the forget set indexes its rows. `eval_dataset` is held-out test data. A model given as an
+    instance is fine-tuned in place, as by any Trainer; model files on disk are never written to.
+    `reference_model` (optional) is a model retrained from scratch on the retain set, scored beside the
+    others.
+    """
+
+    _tag_names = ["hf-unlearn", "machine-unlearning", "image-classification"]
+
+    def __init__(self, model: Any, args: UnlearningConfig, train_dataset: Dataset, eval_dataset: Dataset | None = None,
+                 forget_set: ForgetSet | None = None, processing_class: Any = None,
+                 reference_model: torch.nn.Module | None = None, **kwargs: Any):
+        if not isinstance(args, UnlearningConfig):
+            raise TypeError("args must be an UnlearningConfig (it carries the forget set and GAN options).")
+        if isinstance(model, str):
+            if os.path.isdir(model) and _same_path(model, args.output_dir):
+                raise ValueError(
+                    f"output_dir {args.output_dir!r} is the input model's folder: the original would be "
+                    "overwritten. Choose another --output_dir."
+                )
+            processing_class = processing_class or AutoImageProcessor.from_pretrained(model)
+            model = AutoModelForImageClassification.from_pretrained(model)
+        else:
+            source = getattr(model, "name_or_path", "") or ""
+            if source and os.path.isdir(source) and _same_path(source, args.output_dir):
+                raise ValueError(
+                    f"output_dir {args.output_dir!r} is the folder the model was loaded from: the original would "
+                    "be overwritten. Choose another --output_dir."
+                )
+        if processing_class is None:
+            raise ValueError("No image processor: pass processing_class=AutoImageProcessor.from_pretrained(...).")
+        if train_dataset is None or len(train_dataset) == 0:
+            raise DataError("train_dataset is empty: pass the dataset the model was trained on.")
+
+        self.args = args  # methods read it during validation, before Trainer.__init__ runs
+        self.forget_set = forget_set or ForgetSet.from_config(args)
+        image_col, label_col = find_columns(train_dataset, args.image_column, args.label_column)
+        self.class_names = class_names(train_dataset, label_col)
+        self.full_train_dataset = to_standard_columns(train_dataset, image_col, label_col)
+        labels = np.asarray(self.full_train_dataset["label"])
+        self.num_labels = int(model.config.num_labels)
+        check_labels_fit_model(labels, self.num_labels)
+        if self.class_names is not None and len(self.class_names) != self.num_labels:
+            raise DataError(
+                f"The dataset has {len(self.class_names)} classes but the model predicts {self.num_labels}: "
+                "use the model trained on this dataset."
+            )
+        self.retain_indices, self.forget_indices = self.forget_set.split(len(labels), labels, self.class_names)
+        self.retain_dataset = self.full_train_dataset.select(self.retain_indices)
+        self.forget_dataset = self.full_train_dataset.select(self.forget_indices)
+        self.test_dataset = None
+        if eval_dataset is not None:
+            t_image, t_label = find_columns(eval_dataset, args.image_column, args.label_column)
+            self.test_dataset = to_standard_columns(eval_dataset, t_image, t_label)
+            check_labels_fit_model(self.test_dataset["label"], self.num_labels)
+        self.transform = ImageTransform(processing_class, model_num_channels(model))
+        self.reference_model = reference_model
+        self.method = get_method(args.method)(self)
+        self.method.validate()
+        self.timings: dict[str, float] = {}
+        self._original_predictions: dict[str, Predictions] = {}
+
+        if self.method.reinitialize_model:
+            torch.manual_seed(args.seed)
+            model = type(model)(model.config)
+        kwargs.setdefault("data_collator", collate_images)
+        super().__init__(model=model, args=args, train_dataset=None, processing_class=processing_class, **kwargs)
+
+    # ------------------------------------------------------------------ helpers for methods
+    def log_phase(self, phase: str, seconds: float, **info: Any) -> None:
+        """Record a phase's wall time (and log it through the Trainer's loggers)."""
+        self.timings[phase] = self.timings.get(phase, 0.0) + float(seconds)
+        if self.args.should_log:
+            details = ", ".join(f"{k}={v}" for k, v in info.items())
+            print(f"[hf-unlearn] {phase}: {seconds:.1f}s" + (f" ({details})" if details else ""), flush=True)
+
+    def retain_train_dataset(self) -> Dataset:
+        """The real retain rows used for fine-tuning (a seeded subset when `num_retain_samples` is set)."""
+        n = self.args.num_retain_samples
+        if n is None or n >= len(self.retain_dataset):
+            return self.retain_dataset
+        return self.retain_dataset.shuffle(seed=self.args.seed).select(range(n))
+
+    def predict_logits(self, dataset: Dataset, model: torch.nn.Module | None = None) -> Predictions:
+        """Logits of `model` (default: the trainer's current model) on `dataset`, with the model's processor."""
+        return predict(model if model is not None else self.model, dataset, self.transform, self.args)
+
+    def original_predictions(self, name: str, dataset: Dataset) -> Predictions:
+        """Predictions of the original model (cached; valid only before fine-tuning starts)."""
+        if name not in self._original_predictions:
+            self._original_predictions[name] = self.predict_logits(dataset)
+        return self._original_predictions[name]
+
+    def evaluation_datasets(self) -> dict[str, Dataset]:
+        """Forget set, a seeded retain sample, and the test set (when given)."""
+        retain = self.retain_dataset
+        n = self.args.eval_retain_samples
+        if n is not None and n < len(retain):
+            retain = retain.shuffle(seed=self.args.seed).select(range(n))
+        sets = {"forget": self.forget_dataset, "retain": retain}
+        if self.test_dataset is not None:
+            sets["test"] = self.test_dataset
+        return sets
+
+    def _score(self, predictions: dict[str, Predictions]) -> dict[str, float]:
+        if "test" not in predictions:
+            return {f"{k}_accuracy": 100.0 * float((p.predicted == p.labels).mean()) for k, p in predictions.items()}
+        return score_predictions(predictions["forget"], predictions["retain"], predictions["test"],
+                                 mia_splits=self.args.mia_splits, seed=self.args.seed)
+
+    # ------------------------------------------------------------------ Trainer hooks
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        loss = self.method.compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        if loss is None:
+            loss = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        return loss
+
+    # ------------------------------------------------------------------ the run
+    def unlearn(self, evaluate_original: bool = True) -> UnlearningResult:
+        """Data reorganization, fine-tuning through the Trainer loop, evaluation and saving.
+
+        Returns an `UnlearningResult`; the output folder receives the unlearned model and image processor,
+        the generators (Multi-GAN), `unlearning_results.json`, `forget_set.json` and a model card.
+        """
+        metrics: dict[str, dict[str, float]] = {}
+        eval_sets = self.evaluation_datasets()
+        if evaluate_original and not self.method.reinitialize_model:
+            start = time.perf_counter()
+            metrics["original"] = self._score({k: self.original_predictions(k, v) for k, v in eval_sets.items()})
+            self.log_phase("evaluate_original", time.perf_counter() - start)
+        if self.reference_model is not None:
+            start = time.perf_counter()
+            metrics["retrained"] = self._score({k: self.predict_logits(v, self.reference_model) for k, v in eval_sets.items()})
+            self.log_phase("evaluate_reference", time.perf_counter() - start)
+
+        start = time.perf_counter()
+        combined = self.method.build_train_dataset()
+        self.log_phase("data_reorganization", time.perf_counter() - start, rows=len(combined))
+        self.combined_dataset = combined
+        self.train_dataset = combined.with_transform(self.transform)
+
+        start = time.perf_counter()
+        self.train()
+        self.log_phase("fine_tuning", time.perf_counter() - start)
+
+        start = time.perf_counter()
+        metrics["unlearned"] = self._score({k: self.predict_logits(v) for k, v in eval_sets.items()})
+        self.log_phase("evaluate_unlearned", time.perf_counter() - start)
+
+        counts = {"train": len(self.full_train_dataset), "retain": len(self.retain_dataset),
+                  "forget": len(self.forget_dataset), "test": len(self.test_dataset) if self.test_dataset else 0}
+        counts.update({f"finetune_{k}": int(v) for k, v in zip(*np.unique(combined["source"], return_counts=True))})
+        result = UnlearningResult(
+            method=self.args.method,
+            metrics=metrics,
+            timings=dict(self.timings),
+            counts=counts,
+            forget_set={**self.forget_set.to_dict(), "sha256": self.forget_set.spec_hash(),
+                        "description": self.forget_set.describe()},
+            config=public_config(self.args),
+        )
+        self.result = result
+        self.save_unlearned(result)
+        return result
+
+    def save_unlearned(self, result: UnlearningResult) -> None:
+        """Write model, processor, results, forget-set specification and model card to `output_dir`."""
+        self.save_model(self.args.output_dir)
+        if not self.args.should_save:
+            return
+        out = self.args.output_dir
+        with open(os.path.join(out, RESULTS_FILE), "w") as f:
+            json.dump(result.to_dict(), f, indent=2)
+        with open(os.path.join(out, FORGET_SET_FILE), "w") as f:
+            json.dump({**self.forget_set.to_dict(), "sha256": self.forget_set.spec_hash(),
+                       "num_forget": len(self.forget_dataset), "num_retain": len(self.retain_dataset)}, f, indent=2)
+        from .card import write_model_card
+
+        write_model_card(out, result, base_model=getattr(self.model.config, "_name_or_path", None) or None,
+                         class_names=self.class_names, tags=self._tag_names + [self.args.method])
+
+
+def public_config(args: UnlearningConfig) -> dict[str, Any]:
+    """The run's config as JSON-safe values, without secrets."""
+    out = {}
+    for key, value in args.to_dict().items():
+        if key in SECRET_FIELDS or "token" in key:
+            continue
+        out[key] = value
+    return out
