@@ -66,9 +66,9 @@ def parse_recipe(argv: list[str]) -> tuple[RunArguments, UnlearningConfig]:
 def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str, Any]:
     """Load data (and model), then unlearn (or, in benchmark mode, compare original / retrained / unlearned)."""
     import torch
-    from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, ViTImageProcessor
+    from transformers import AutoConfig, AutoModelForImageClassification
 
-    from .data import load_image_dataset
+    from .data import load_image_dataset, vit_image_processor
     from .experiment import ClassifierRecipe, format_table, run_comparison
     from .trainer import UnlearningTrainer
 
@@ -102,7 +102,7 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
                     "label2id": {n: i for i, n in enumerate(names)}}
     kind = model_config.pop("model_type")
     hf_config = AutoConfig.for_model(kind, **model_config)
-    processor = ViTImageProcessor(**(_as_dict(run_args.image_processor) or {}))
+    processor = vit_image_processor(**(_as_dict(run_args.image_processor) or {}))
 
     def make_model() -> torch.nn.Module:
         return AutoModelForImageClassification.from_config(hf_config)
@@ -114,6 +114,9 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> int:
+    import datasets
+
+    datasets.disable_progress_bars()  # keep the training and GAN progress bars readable
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="hf-unlearn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -136,6 +136,15 @@ def collate_images(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     return batch
 
 
+def vit_image_processor(**kwargs: Any) -> Any:
+    """A `ViTImageProcessor` (resize + rescale + normalise), using the PIL backend when torchvision is absent."""
+    try:
+        from transformers import ViTImageProcessorPil as processor_class
+    except ImportError:  # transformers < 5
+        from transformers import ViTImageProcessor as processor_class
+    return processor_class(**kwargs)
+
+
 def model_num_channels(model: Any) -> int:
     """How many input channels the model expects (3 when its config does not say)."""
     return int(getattr(model.config, "num_channels", 3) or 3)

@@ -9,9 +9,9 @@ import torch
 from transformers import ResNetConfig, ResNetForImageClassification
 
 from .config import UnlearningConfig
-from .data import digits_dataset
-from .forget import ForgetSet
+from .data import digits_dataset, vit_image_processor
 from .experiment import ClassifierRecipe, format_table, run_comparison
+from .forget import ForgetSet
 
 #: The embedded default: every training image of digit 3 is forgotten (a class-deletion request). A random
 #: 10% would show little here: this small model does not memorise digits (test accuracy ~99.7%), so the
@@ -43,9 +43,7 @@ def tiny_resnet_config(num_labels: int = 10, num_channels: int = 1) -> ResNetCon
 
 def digits_processor(num_channels: int = 1) -> Any:
     """Image processor: resize to 32x32, scale to [0, 1], normalise to [-1, 1]."""
-    from transformers import ViTImageProcessor
-
-    return ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * num_channels,
+    return vit_image_processor(size={"height": 32, "width": 32}, image_mean=[0.5] * num_channels,
                              image_std=[0.5] * num_channels, resample=2)
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from datasets import Dataset, Value, concatenate_datasets
+from datasets import Dataset, Features, Image, Value, concatenate_datasets
 
 SOURCES = ("retain", "forget", "synthetic_retain", "synthetic_forget")
+#: Schema of the fine-tuning dataset: `label` is what the model is trained on, `original_label` the true label
+#: (real rows) or the original model's prediction (synthetic rows) before any inversion.
+COMBINED_FEATURES = Features({"image": Image(), "label": Value("int64"), "original_label": Value("int64"),
+                              "source": Value("string")})
 
 InversionFn = Callable[[np.ndarray, int, "np.ndarray | None", np.random.Generator], np.ndarray]
 _INVERSIONS: dict[str, InversionFn] = {}
@@ -77,8 +81,7 @@ def with_source(dataset: Dataset, source: str, labels: np.ndarray | None = None)
 
 def combine_sources(parts: dict[str, Dataset]) -> Dataset:
     """Concatenate tagged parts into one dataset with columns image, label, original_label, source."""
-    columns = ["image", "label", "original_label", "source"]
-    kept = [parts[name].select_columns(columns) for name in SOURCES if name in parts and len(parts[name])]
+    kept = [parts[name].select_columns(list(COMBINED_FEATURES)) for name in SOURCES if name in parts and len(parts[name])]
     if not kept:
         raise ValueError("The combined dataset would be empty.")
-    return concatenate_datasets([ds.cast(kept[0].features) for ds in kept])
+    return concatenate_datasets([ds.cast(COMBINED_FEATURES) for ds in kept])

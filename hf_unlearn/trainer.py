@@ -213,7 +213,8 @@ class UnlearningTrainer(Trainer):
 
         counts = {"train": len(self.full_train_dataset), "retain": len(self.retain_dataset),
                   "forget": len(self.forget_dataset), "test": len(self.test_dataset) if self.test_dataset else 0}
-        counts.update({f"finetune_{k}": int(v) for k, v in zip(*np.unique(combined["source"], return_counts=True))})
+        sources, source_counts = np.unique(np.asarray(combined["source"]), return_counts=True)
+        counts.update({f"finetune_{k}": int(v) for k, v in zip(sources, source_counts, strict=True)})
         result = UnlearningResult(
             method=self.args.method,
             metrics=metrics,

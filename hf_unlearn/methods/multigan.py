@@ -15,7 +15,14 @@ import numpy as np
 from datasets import Dataset
 
 from ..data import images_to_dataset
-from ..gan import DCGANGenerator, GANSamplingPipeline, GANSettings, default_gan_resolution, gan_pixels, train_gan
+from ..gan import (
+    DCGANGenerator,
+    GANSamplingPipeline,
+    GANSettings,
+    default_gan_resolution,
+    gan_pixels,
+    train_gan,
+)
 from ..synthesis import combine_sources, invert_labels, with_source
 from .base import UnlearningMethod, register_method
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .finetune import FineTune
 from .base import register_method
+from .finetune import FineTune
 
 
 @register_method
