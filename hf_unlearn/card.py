@@ -27,8 +27,7 @@ def template_path() -> Path:
     raise FileNotFoundError("The model-card template is missing from the installation; reinstall hf-unlearn.")
 
 
-def eval_results(metrics: dict[str, float], dataset_name: str = "forget/retain/test splits",
-                 dataset_type: str = "imagefolder") -> list[EvalResult]:
+def eval_results(metrics: dict[str, float], dataset_name: str, dataset_type: str) -> list[EvalResult]:
     """One `EvalResult` per reported metric of the unlearned model (the Hub shows these)."""
     results = []
     for key, label in METRIC_LABELS.items():
@@ -46,7 +45,7 @@ def eval_results(metrics: dict[str, float], dataset_name: str = "forget/retain/t
 
 def render_model_card(result: Any, *, base_model: str | None = None, class_names: list[str] | None = None,
                       tags: list[str] | None = None, model_name: str | None = None,
-                      dataset_name: str | None = None) -> ModelCard:
+                      dataset_name: str | None = None, dataset_type: str | None = None) -> ModelCard:
     """Render the card for an `UnlearningResult`."""
     metrics = result.metrics
     base = base_model if base_model and not os.path.isdir(base_model) else None
@@ -56,7 +55,8 @@ def render_model_card(result: Any, *, base_model: str | None = None, class_names
         library_name="transformers",
         pipeline_tag="image-classification",
         tags=sorted(set(tags or ["hf-unlearn", "machine-unlearning", result.method])),
-        eval_results=eval_results(metrics.get("unlearned", {}), dataset_name or "forget/retain/test splits"),
+        eval_results=eval_results(metrics.get("unlearned", {}), dataset_name or "training data",
+                                  dataset_type or dataset_name or "imagefolder"),
     )
     rows = []
     for key in ("original", "retrained", "unlearned"):
@@ -69,6 +69,7 @@ def render_model_card(result: Any, *, base_model: str | None = None, class_names
         base_model=base, forget_description=result.forget_set.get("description", ""),
         forget_sha256=result.forget_set.get("sha256", ""), counts=result.counts, rows=rows,
         timings=result.timings, config=result.config, class_names=class_names,
+        dataset_name=dataset_name or "the model's training data",
     )
 
 

@@ -85,7 +85,7 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
         reference = (AutoModelForImageClassification.from_pretrained(run_args.reference_model_path)
                      if run_args.reference_model_path else None)
         trainer = UnlearningTrainer(model=run_args.model_name_or_path, args=config, train_dataset=train,
-                                    eval_dataset=test, reference_model=reference)
+                                    eval_dataset=test, reference_model=reference, dataset_name=run_args.dataset_name)
         result = trainer.unlearn()
         names = {"original": "original", "retrained": "retrained", "unlearned": config.method}
         print("\n" + format_table({names[k]: v for k, v in result.metrics.items()}))
@@ -108,7 +108,7 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
         return AutoModelForImageClassification.from_config(hf_config)
 
     recipe = ClassifierRecipe(run_args.original_epochs, run_args.original_learning_rate, run_args.original_batch_size)
-    summary = run_comparison(make_model, processor, train, test, config, recipe)
+    summary = run_comparison(make_model, processor, train, test, config, recipe, dataset_name=run_args.dataset_name)
     print("\n" + format_table(summary["metrics"], summary["timings"]))
     return summary
 

@@ -74,7 +74,8 @@ def format_table(metrics: dict[str, dict[str, float]], timings: dict[str, float]
 
 
 def run_comparison(make_model: Any, processor: Any, train: Dataset, test: Dataset, config: UnlearningConfig,
-                   recipe: ClassifierRecipe, original_model: torch.nn.Module | None = None) -> dict[str, Any]:
+                   recipe: ClassifierRecipe, original_model: torch.nn.Module | None = None,
+                   dataset_name: str | None = None) -> dict[str, Any]:
     """Original (trained here unless given), retrained reference and unlearned model, scored alike.
 
     `make_model()` returns a freshly initialised classifier. Writes `original/`, `retrained/` and
@@ -94,14 +95,15 @@ def run_comparison(make_model: Any, processor: Any, train: Dataset, test: Datase
     retrain_args = recipe.training_args(os.path.join(root, "retrained"), config.seed, config)
     retrain_args.method = "retrain"
     retrainer = UnlearningTrainer(model=make_model(), args=retrain_args, train_dataset=train, eval_dataset=test,
-                                  processing_class=processor)
+                                  processing_class=processor, dataset_name=dataset_name)
     retrain_result = retrainer.unlearn()
     timings["retrained"] = retrain_result.timings["data_reorganization"] + retrain_result.timings["fine_tuning"]
 
     unlearn_args = copy.deepcopy(config)
     unlearn_args.output_dir = os.path.join(root, "unlearned")
     unlearner = UnlearningTrainer(model=copy.deepcopy(original_model), args=unlearn_args, train_dataset=train,
-                                  eval_dataset=test, processing_class=processor, reference_model=retrainer.model)
+                                  eval_dataset=test, processing_class=processor, reference_model=retrainer.model,
+                                  dataset_name=dataset_name)
     result = unlearner.unlearn()
     timings[config.method] = result.timings["data_reorganization"] + result.timings["fine_tuning"]
 

@@ -65,14 +65,14 @@ class UnlearningTrainer(Trainer):
     trained on; the forget set indexes its rows. `eval_dataset` is held-out test data. A model given as an
     instance is fine-tuned in place, as by any Trainer; model files on disk are never written to.
     `reference_model` (optional) is a model retrained from scratch on the retain set, scored beside the
-    others.
+    others. `dataset_name` names the training data in the model card (default: the dataset's own name).
     """
 
     _tag_names = ["hf-unlearn", "machine-unlearning", "image-classification"]
 
     def __init__(self, model: Any, args: UnlearningConfig, train_dataset: Dataset, eval_dataset: Dataset | None = None,
                  forget_set: ForgetSet | None = None, processing_class: Any = None,
-                 reference_model: torch.nn.Module | None = None, **kwargs: Any):
+                 reference_model: torch.nn.Module | None = None, dataset_name: str | None = None, **kwargs: Any):
         if not isinstance(args, UnlearningConfig):
             raise TypeError("args must be an UnlearningConfig (it carries the forget set and GAN options).")
         if isinstance(model, str):
@@ -97,6 +97,7 @@ class UnlearningTrainer(Trainer):
 
         self.args = args  # methods read it during validation, before Trainer.__init__ runs
         self.forget_set = forget_set or ForgetSet.from_config(args)
+        self.dataset_name = dataset_name or train_dataset.info.dataset_name or None
         image_col, label_col = find_columns(train_dataset, args.image_column, args.label_column)
         self.class_names = class_names(train_dataset, label_col)
         self.full_train_dataset = to_standard_columns(train_dataset, image_col, label_col)
@@ -131,7 +132,7 @@ class UnlearningTrainer(Trainer):
 
     # ------------------------------------------------------------------ helpers for methods
     def log_phase(self, phase: str, seconds: float, **info: Any) -> None:
-        """Record a phase's wall time (and log it through the Trainer's loggers)."""
+        """Record a phase's wall time (in `timings` and the results) and print it on the main process."""
         self.timings[phase] = self.timings.get(phase, 0.0) + float(seconds)
         if self.args.should_log:
             details = ", ".join(f"{k}={v}" for k, v in info.items())
@@ -242,7 +243,8 @@ class UnlearningTrainer(Trainer):
         from .card import write_model_card
 
         write_model_card(out, result, base_model=getattr(self.model.config, "_name_or_path", None) or None,
-                         class_names=self.class_names, tags=self._tag_names + [self.args.method])
+                         class_names=self.class_names, tags=self._tag_names + [self.args.method],
+                         dataset_name=self.dataset_name)
 
 
 def public_config(args: UnlearningConfig) -> dict[str, Any]:
