@@ -67,7 +67,7 @@ def render_model_card(result: Any, *, base_model: str | None = None, class_names
     return ModelCard.from_template(
         card_data, template_path=str(template_path()), model_name=card_data.model_name, method=result.method,
         base_model=base, forget_description=result.forget_set.get("description", ""),
-        forget_sha256=result.forget_set.get("sha256", ""), counts=result.counts, rows=rows,
+        forget_sha256=result.forget_set.get("sha256", ""), forget_kind=result.forget_set.get("kind"), counts=result.counts, rows=rows,
         timings=result.timings, config=result.config, class_names=class_names,
         dataset_name=dataset_name or "the model's training data",
     )

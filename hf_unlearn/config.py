@@ -102,7 +102,7 @@ class UnlearningConfig(TrainingArguments):
 
     # ----- sensible defaults for unlearning (overriding TrainingArguments) -----
     num_train_epochs: float = field(default=2.0, metadata={"help": "Fine-tuning epochs over the combined dataset."})
-    learning_rate: float = field(default=0.01, metadata={"help": "Fine-tuning learning rate (SGD)."})
+    learning_rate: float = field(default=0.05, metadata={"help": "Fine-tuning learning rate (SGD; the paper's 0.05)."})
     optim: str = field(default="sgd", metadata={"help": "Optimizer (the paper uses SGD)."})
     optim_args: str | None = field(default="momentum=0.9", metadata={"help": "Optimizer arguments."})
     weight_decay: float = field(default=5e-4, metadata={"help": "Weight decay."})

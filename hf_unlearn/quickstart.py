@@ -20,8 +20,6 @@ QUICKSTART_DEFAULTS: dict[str, Any] = dict(
     method="multigan",
     forget_classes=["3"],
     seed=0,
-    num_train_epochs=3,
-    learning_rate=0.01,
     per_device_train_batch_size=32,
     gan_epochs=50,
     gan_min_steps=300,
@@ -29,6 +27,7 @@ QUICKSTART_DEFAULTS: dict[str, Any] = dict(
     num_synthetic_retain=500,
     num_synthetic_forget=500,
     eval_retain_samples=None,
+    logging_steps=100,
     use_cpu=True,
 )
 QUICKSTART_RECIPE = ClassifierRecipe(epochs=20, learning_rate=0.05, batch_size=32)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from huggingface_hub import ModelCard
 from transformers import AutoModelForImageClassification
 
@@ -94,3 +95,17 @@ def test_refuses_to_write_into_the_input_model_folder(trained_model_dir, digits)
     config = UnlearningConfig(trained_model_dir, forget_classes=["3"], use_cpu=True)
     with pytest.raises(ValueError, match="overwritten"):
         UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"])
+
+
+def test_grayscale_data_into_an_rgb_model(digits):
+    """Digits are 1-channel; an RGB model gets them converted by its processor path, not an error."""
+    from transformers import ResNetForImageClassification
+
+    from hf_unlearn.data import ImageTransform
+    from hf_unlearn.quickstart import digits_processor, tiny_resnet_config
+
+    model = ResNetForImageClassification(tiny_resnet_config(num_channels=3))
+    transform = ImageTransform(digits_processor(num_channels=3), num_channels=3)
+    batch = transform({"image": digits["test"][:4]["image"], "label": digits["test"][:4]["label"]})
+    assert batch["pixel_values"][0].shape == (3, 32, 32)
+    assert model(pixel_values=torch.stack(batch["pixel_values"])).logits.shape == (4, 10)

@@ -81,12 +81,13 @@ class MultiGAN(UnlearningMethod):
         mode, size, resolution = self._data_format()
         channels = 1 if mode == "L" else 3
         num_classes = trainer.num_labels
-        gen_retain = self._generator("retain", retain, resolution, channels)
-        gen_forget = self._generator("forget", forget, resolution, channels)
-
-        start = time.perf_counter()
         n_retain = len(forget) if args.num_synthetic_retain is None else args.num_synthetic_retain
         n_forget = len(forget) if args.num_synthetic_forget is None else args.num_synthetic_forget
+        # a GAN whose samples are not asked for is not trained
+        gen_retain = self._generator("retain", retain, resolution, channels) if n_retain else None
+        gen_forget = self._generator("forget", forget, resolution, channels) if n_forget else None
+
+        start = time.perf_counter()
         parts = {"retain": with_source(trainer.retain_train_dataset(), "retain")}
 
         forget_preds = trainer.original_predictions("forget", forget)
