@@ -88,7 +88,8 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
                                     eval_dataset=test, reference_model=reference, dataset_name=run_args.dataset_name)
         result = trainer.unlearn()
         names = {"original": "original", "retrained": "retrained", "unlearned": config.method}
-        print("\n" + format_table({names[k]: v for k, v in result.metrics.items()}))
+        if config.should_save:  # main process only
+            print("\n" + format_table({names[k]: v for k, v in result.metrics.items()}))
         return result.to_dict()
 
     model_config = _as_dict(run_args.model_config)
@@ -109,7 +110,8 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
 
     recipe = ClassifierRecipe(run_args.original_epochs, run_args.original_learning_rate, run_args.original_batch_size)
     summary = run_comparison(make_model, processor, train, test, config, recipe, dataset_name=run_args.dataset_name)
-    print("\n" + format_table(summary["metrics"], summary["timings"]))
+    if config.should_save:
+        print("\n" + format_table(summary["metrics"], summary["timings"]))
     return summary
 
 
