@@ -13,6 +13,11 @@ import yaml
 from transformers import HfArgumentParser
 
 from .config import UnlearningConfig
+from .data import DataError
+from .forget import ForgetSetError
+
+#: Errors caused by the request (data, forget set, options): reported in one line, exit code 2.
+USER_ERRORS = (ForgetSetError, DataError, OSError, ValueError)
 
 
 @dataclass
@@ -127,18 +132,24 @@ def main(argv: list[str] | None = None) -> int:
     quick.add_argument("--method", default="multigan", help="Unlearning method to compare with the retrained reference.")
     sub.add_parser("run", help="Run a YAML recipe: `hf-unlearn run recipe.yaml [--option value ...]`.", add_help=False)
 
-    if argv and argv[0] == "run":
-        if len(argv) == 1 or argv[1] in ("-h", "--help"):
-            HfArgumentParser((RunArguments, UnlearningConfig)).print_help()
+    try:
+        if argv and argv[0] == "run":
+            if len(argv) == 1 or argv[1] in ("-h", "--help"):
+                HfArgumentParser((RunArguments, UnlearningConfig)).print_help()
+                return 0
+            run_from_args(*parse_recipe(argv[1:]))
             return 0
-        run_from_args(*parse_recipe(argv[1:]))
-        return 0
-    args = parser.parse_args(argv)
-    if args.command == "quickstart":
-        from .quickstart import run_quickstart
+        args = parser.parse_args(argv)
+        if args.command == "quickstart":
+            from .quickstart import run_quickstart
 
-        run_quickstart(args.output_dir, method=args.method)
-    return 0
+            run_quickstart(args.output_dir, method=args.method)
+        return 0
+    except USER_ERRORS as err:
+        if os.environ.get("HF_UNLEARN_DEBUG"):
+            raise
+        print(f"hf-unlearn: error: {err}\n(set HF_UNLEARN_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

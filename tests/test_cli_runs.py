@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import yaml
 from huggingface_hub import ModelCard
 
@@ -49,3 +50,21 @@ def test_run_recipe_on_local_parquet_with_a_saved_model(tmp_path, digits, traine
     spec = json.loads((tmp_path / "out" / "forget_set.json").read_text())
     assert spec["indices"] == [0, 5, 10, 15, 20, 25, 30, 35]
     assert np.isfinite(result["metrics"]["unlearned"]["mia_score"])
+
+
+@pytest.mark.parametrize("case", ["unknown_class", "missing_model"])
+def test_bad_request_exits_2_with_a_one_line_reason(tmp_path, capsys, digits, trained_model_dir, case):
+    data = tmp_path / "data"
+    data.mkdir()
+    digits["train"].to_parquet(str(data / "train.parquet"))
+    digits["test"].to_parquet(str(data / "test.parquet"))
+    out = tmp_path / "out"
+    model = trained_model_dir if case == "unknown_class" else str(tmp_path / "no-such-model")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"dataset_name": str(data), "model_name_or_path": model,
+                                      "output_dir": str(out), "forget_classes": ["eleven"], "use_cpu": True}))
+    assert main(["run", str(recipe)]) == 2
+    err = capsys.readouterr().err
+    assert "hf-unlearn: error:" in err and "Traceback" not in err
+    assert ("Unknown class 'eleven'" in err) if case == "unknown_class" else ("no-such-model" in err)
+    assert not out.exists()
