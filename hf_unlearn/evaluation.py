@@ -55,9 +55,7 @@ def predict(model: torch.nn.Module, dataset: Dataset, transform: ImageTransform,
     """Logits of `model` (eval mode) on every row of `dataset`, in order; gathered across processes."""
     trainer = Trainer(model=model, args=prediction_args(args), data_collator=collate_images)
     has_labels = "label" in dataset.column_names
-    view = dataset.with_transform(ImageTransform(transform.image_processor, transform.num_channels, "image",
-                                                 "label" if has_labels else None))
-    output = trainer.predict(view)
+    output = trainer.predict(dataset.with_transform(transform))  # the transform skips a missing label column
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     labels = np.asarray(dataset["label"], dtype=np.int64) if has_labels else np.full(len(dataset), -1)
     return Predictions(np.asarray(logits, dtype=np.float32)[: len(dataset)], labels)

@@ -100,7 +100,7 @@ class MultiGAN(UnlearningMethod):
                 continue
             seed = args.seed + (101 if part == "synthetic_retain" else 202)
             images = GANSamplingPipeline(generator)(count, seed=seed, image_size=size, mode=mode).images
-            unlabeled = images_to_dataset(images, np.zeros(count, dtype=np.int64))
+            unlabeled = images_to_dataset(images, np.zeros(count, dtype=np.int64)).remove_columns("label")
             preds = trainer.predict_logits(unlabeled)  # the original model, in eval mode, same processor
             synthetic = images_to_dataset(images, preds.predicted)
             if part == "synthetic_forget":
