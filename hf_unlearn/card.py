@@ -13,7 +13,11 @@ METRIC_LABELS = {
     "retain_accuracy": "Retain accuracy",
     "test_accuracy": "Test accuracy",
     "mia_score": "MIA score (challenge kit)",
+    "mia_efficacy": "MIA-efficacy (SalUn)",
+    "avg_gap": "Avg Gap to retrained model",
 }
+SPLITS = {"mia_score": "forget+test", "mia_efficacy": "forget (attack trained on retain+test)",
+          "avg_gap": "forget+retain+test"}
 ROW_NAMES = {"original": "original (before unlearning)", "retrained": "retrained from scratch (reference)",
              "unlearned": "unlearned (this model)"}
 
@@ -33,11 +37,11 @@ def eval_results(metrics: dict[str, float], dataset_name: str, dataset_type: str
     for key, label in METRIC_LABELS.items():
         if key not in metrics:
             continue
-        split = key.split("_")[0] if key.endswith("_accuracy") else "forget+test"
+        split = key.split("_")[0] if key.endswith("_accuracy") else SPLITS[key]
         results.append(EvalResult(
             task_type="image-classification", task_name="Image classification (unlearning)",
             dataset_type=dataset_type, dataset_name=dataset_name, dataset_split=split,
-            metric_type="accuracy" if key.endswith("_accuracy") else "mia_score", metric_name=label,
+            metric_type="accuracy" if key.endswith("_accuracy") else key, metric_name=label,
             metric_value=round(float(metrics[key]), 4),
         ))
     return results
@@ -62,8 +66,10 @@ def render_model_card(result: Any, *, base_model: str | None = None, class_names
     for key in ("original", "retrained", "unlearned"):
         if key in metrics:
             m = metrics[key]
-            rows.append({"name": ROW_NAMES[key], **{k: (f"{m[k]:.2f}" if k.endswith("accuracy") else f"{m[k]:.3f}")
-                                                    if k in m else "n/a" for k in METRIC_LABELS}})
+            cells = {k: (f"{m[k]:.3f}" if k == "mia_score" else f"{m[k]:.2f}") if k in m else "n/a" for k in METRIC_LABELS}
+            if key == "retrained":
+                cells["avg_gap"] = "0"
+            rows.append({"name": ROW_NAMES[key], **cells})
     return ModelCard.from_template(
         card_data, template_path=str(template_path()), model_name=card_data.model_name, method=result.method,
         base_model=base, forget_description=result.forget_set.get("description", ""),

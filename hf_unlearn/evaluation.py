@@ -75,7 +75,27 @@ def score_predictions(forget: Predictions, retain: Predictions, test: Prediction
         seed=seed,
     )
     scores.update({k: float(v) for k, v in mia.items()})
+    confidence = {name: p.probabilities[np.arange(len(p.labels)), p.labels] for name, p in
+                  (("forget", forget), ("retain", retain), ("test", test))}
+    scores["mia_efficacy"] = load_metric("mia_efficacy").compute(
+        predictions=np.concatenate([confidence["retain"], confidence["test"], confidence["forget"]]),
+        references=np.r_[np.ones(len(retain.labels)), np.zeros(len(test.labels)), np.full(len(forget.labels), 2)].astype(np.int64),
+        seed=seed,
+    )["mia_efficacy"]
     return scores
+
+
+#: The four numbers SalUn's Avg Gap compares (forget accuracy stands for its UA = 100 - forget accuracy).
+AVG_GAP_KEYS = ("forget_accuracy", "retain_accuracy", "test_accuracy", "mia_efficacy")
+
+
+def avg_gap(metrics: dict[str, float], reference: dict[str, float]) -> float:
+    """SalUn's Avg Gap: mean absolute difference to the retrained reference over forget (UA), retain and test
+    accuracy and MIA-efficacy, in points. 0 means indistinguishable from retraining on these four numbers."""
+    missing = [k for k in AVG_GAP_KEYS if k not in metrics or k not in reference]
+    if missing:
+        raise KeyError(f"Avg Gap needs {missing} in both metric sets.")
+    return float(np.mean([abs(metrics[k] - reference[k]) for k in AVG_GAP_KEYS]))
 
 
 def evaluate_model(model: torch.nn.Module, transform: ImageTransform, *, forget: Dataset, retain: Dataset, test: Dataset,

@@ -21,7 +21,7 @@ from .data import ImageTransform, collate_images, find_columns, model_num_channe
 from .trainer import UnlearningTrainer
 
 TABLE_COLUMNS = (("forget_accuracy", "forget acc"), ("retain_accuracy", "retain acc"), ("test_accuracy", "test acc"),
-                 ("mia_score", "MIA"))
+                 ("mia_score", "MIA"), ("mia_efficacy", "MIA-eff"), ("avg_gap", "Avg Gap"))
 
 
 @dataclass
@@ -60,12 +60,20 @@ def train_classifier(model: torch.nn.Module, processor: Any, dataset: Dataset, a
     return trainer.model
 
 
+def _cell(model: str, key: str, m: dict[str, float]) -> str:
+    if key == "avg_gap" and model == "retrained":
+        return "0"
+    if key not in m:
+        return "n/a"
+    return f"{m[key]:.3f}" if key == "mia_score" else f"{m[key]:.2f}"
+
+
 def format_table(metrics: dict[str, dict[str, float]], timings: dict[str, float] | None = None) -> str:
     """A Markdown table: one row per model, forget / retain / test accuracy and MIA (and time)."""
     header = "| model | " + " | ".join(label for _, label in TABLE_COLUMNS) + (" | time (s) |" if timings else " |")
     lines = [header, "|" + "---|" * (len(TABLE_COLUMNS) + 1 + bool(timings))]
     for name, m in metrics.items():
-        cells = [f"{m[k]:.2f}" if k.endswith("accuracy") else f"{m[k]:.3f}" for k, _ in TABLE_COLUMNS]
+        cells = [_cell(name, k, m) for k, _ in TABLE_COLUMNS]
         row = f"| {name} | " + " | ".join(cells)
         if timings:
             row += f" | {timings.get(name, float('nan')):.1f}"

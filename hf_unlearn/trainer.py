@@ -24,7 +24,7 @@ from .data import (
     model_num_channels,
     to_standard_columns,
 )
-from .evaluation import Predictions, predict, score_predictions
+from .evaluation import Predictions, avg_gap, predict, score_predictions
 from .forget import ForgetSet
 from .methods import get_method
 
@@ -212,6 +212,10 @@ class UnlearningTrainer(Trainer):
         metrics["unlearned"] = self._score({k: self.predict_logits(v) for k, v in eval_sets.items()})
         self.log_phase("evaluate_unlearned", time.perf_counter() - start)
 
+        if "retrained" in metrics and "test" in eval_sets:
+            for name in ("original", "unlearned"):
+                if name in metrics:
+                    metrics[name]["avg_gap"] = avg_gap(metrics[name], metrics["retrained"])
         counts = {"train": len(self.full_train_dataset), "retain": len(self.retain_dataset),
                   "forget": len(self.forget_dataset), "test": len(self.test_dataset) if self.test_dataset else 0}
         sources, source_counts = np.unique(np.asarray(combined["source"]), return_counts=True)

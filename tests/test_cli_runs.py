@@ -22,9 +22,13 @@ def test_quickstart_prints_the_table_and_writes_the_output_folder(tmp_path, caps
     assert metrics["retrained"]["forget_accuracy"] < 5  # never saw a 3
     assert metrics["multigan"]["forget_accuracy"] < 20
     assert metrics["multigan"]["test_accuracy"] > metrics["original"]["test_accuracy"] - 20
+    from hf_unlearn.evaluation import avg_gap
+
+    assert metrics["multigan"]["avg_gap"] == avg_gap(metrics["multigan"], metrics["retrained"])
+    assert metrics["original"]["avg_gap"] > 0
     card = ModelCard.load(str(out / "unlearned" / "README.md"))
     types = {r.metric_type for r in card.data.eval_results}
-    assert {"accuracy", "mia_score"} <= types
+    assert {"accuracy", "mia_score", "mia_efficacy", "avg_gap"} <= types
     assert (out / "unlearned" / "generators" / "forget" / "config.json").is_file()
 
 

@@ -80,6 +80,8 @@ def test_output_folder_and_model_card(unlearned, digits):
     values = {r.metric_type + ":" + (r.dataset_split or ""): r.metric_value for r in card.data.eval_results}
     assert values["mia_score:forget+test"] == pytest.approx(result.metrics["unlearned"]["mia_score"], abs=1e-4)
     assert values["accuracy:forget"] == pytest.approx(result.metrics["unlearned"]["forget_accuracy"], abs=1e-4)
+    assert values["mia_efficacy:forget (attack trained on retain+test)"] == pytest.approx(
+        result.metrics["unlearned"]["mia_efficacy"], abs=1e-4)
     assert "machine-unlearning" in card.data.tags and "multigan" in card.data.tags
     saved = json.loads((Path(out) / "unlearning_results.json").read_text())
     assert saved["forget_set"]["sha256"] == spec["sha256"]

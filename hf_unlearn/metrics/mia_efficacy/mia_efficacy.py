@@ -1,0 +1,49 @@
+"""MIA-efficacy of SalUn (Fan et al., ICLR 2024): how much of the forget set an attacker calls "not trained on".
+
+An SVC (RBF kernel, C=3) learns to tell retain samples (members) from test samples (non-members) by one
+feature per sample, by default the model's confidence in the true class. It is then applied to the forget
+set; MIA-efficacy is the share (in %) of forget samples it predicts to be non-members. Higher means the
+forget set looks more like unseen data; a model retrained without the forget set is the reference value.
+"""
+
+import datasets
+import evaluate
+import numpy as np
+from sklearn.svm import SVC
+
+_KWARGS = """
+Args:
+    predictions (list of float): one attack feature per sample (e.g. true-class confidence).
+    references (list of int): the sample's group: 1 = retain (member), 0 = test (non-member), 2 = forget (target).
+    seed (int): seed of the subsample that balances retain and test, default 0.
+Returns:
+    mia_efficacy (float): % of forget samples predicted to be non-members.
+"""
+
+
+class MIAEfficacy(evaluate.Metric):
+    """SalUn's SVC attack, trained on retain vs test, evaluated on the forget set."""
+
+    def _info(self):
+        return evaluate.MetricInfo(
+            description=__doc__,
+            citation="Fan et al., SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency, ICLR 2024",
+            inputs_description=_KWARGS,
+            features=datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}),
+        )
+
+    def _compute(self, predictions, references, seed=0):
+        feature = np.asarray(predictions, dtype=np.float64)
+        group = np.asarray(references, dtype=np.int64)
+        if not np.all(np.isfinite(feature)):
+            raise ValueError("MIA-efficacy inputs contain NaN or infinite values.")
+        retain, test, forget = (np.flatnonzero(group == g) for g in (1, 0, 2))
+        if min(len(retain), len(test)) < 2 or len(forget) == 0:
+            raise ValueError("MIA-efficacy needs >= 2 retain, >= 2 test and >= 1 forget samples.")
+        n = min(len(retain), len(test))
+        rng = np.random.default_rng(seed)
+        shadow = np.concatenate([rng.choice(retain, n, replace=False), rng.choice(test, n, replace=False)])
+        attack = SVC(C=3, gamma="auto", kernel="rbf")
+        attack.fit(feature[shadow].reshape(-1, 1), np.r_[np.ones(n), np.zeros(n)])
+        called_member = attack.predict(feature[forget].reshape(-1, 1))
+        return {"mia_efficacy": float(100.0 * (1.0 - called_member.mean()))}
