@@ -172,6 +172,11 @@ class UnlearningTrainer(Trainer):
         return score_predictions(predictions["forget"], predictions["retain"], predictions["test"],
                                  mia_splits=self.args.mia_splits, seed=self.args.seed)
 
+    def score_model(self, model: torch.nn.Module | None = None) -> dict[str, float]:
+        """Accuracies and MIA scores of `model` (default: the current model) on this request's forget set,
+        retain sample and test set: use it to score any other model (a reference, an earlier run) alike."""
+        return self._score({k: self.predict_logits(v, model) for k, v in self.evaluation_datasets().items()})
+
     # ------------------------------------------------------------------ Trainer hooks
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
@@ -195,7 +200,7 @@ class UnlearningTrainer(Trainer):
             self.log_phase("evaluate_original", time.perf_counter() - start)
         if self.reference_model is not None:
             start = time.perf_counter()
-            metrics["retrained"] = self._score({k: self.predict_logits(v, self.reference_model) for k, v in eval_sets.items()})
+            metrics["retrained"] = self.score_model(self.reference_model)
             self.log_phase("evaluate_reference", time.perf_counter() - start)
 
         start = time.perf_counter()
@@ -209,7 +214,7 @@ class UnlearningTrainer(Trainer):
         self.log_phase("fine_tuning", time.perf_counter() - start)
 
         start = time.perf_counter()
-        metrics["unlearned"] = self._score({k: self.predict_logits(v) for k, v in eval_sets.items()})
+        metrics["unlearned"] = self.score_model()
         self.log_phase("evaluate_unlearned", time.perf_counter() - start)
 
         if "retrained" in metrics and "test" in eval_sets:
