@@ -8,6 +8,8 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .evaluation import format_metric
+
 METRIC_LABELS = {
     "forget_accuracy": "Forget accuracy",
     "retain_accuracy": "Retain accuracy",
@@ -49,7 +51,7 @@ def eval_results(metrics: dict[str, float], dataset_name: str, dataset_type: str
 
 def render_model_card(result: Any, *, base_model: str | None = None, class_names: list[str] | None = None,
                       tags: list[str] | None = None, model_name: str | None = None,
-                      dataset_name: str | None = None, dataset_type: str | None = None) -> ModelCard:
+                      dataset_name: str | None = None) -> ModelCard:
     """Render the card for an `UnlearningResult`."""
     metrics = result.metrics
     base = base_model if base_model and not os.path.isdir(base_model) else None
@@ -60,16 +62,12 @@ def render_model_card(result: Any, *, base_model: str | None = None, class_names
         pipeline_tag="image-classification",
         tags=sorted(set(tags or ["hf-unlearn", "machine-unlearning", result.method])),
         eval_results=eval_results(metrics.get("unlearned", {}), dataset_name or "training data",
-                                  dataset_type or dataset_name or "imagefolder"),
+                                  dataset_name or "imagefolder"),
     )
     rows = []
     for key in ("original", "retrained", "unlearned"):
         if key in metrics:
-            m = metrics[key]
-            cells = {k: (f"{m[k]:.3f}" if k == "mia_score" else f"{m[k]:.2f}") if k in m else "n/a" for k in METRIC_LABELS}
-            if key == "retrained":
-                cells["avg_gap"] = "0"
-            rows.append({"name": ROW_NAMES[key], **cells})
+            rows.append({"name": ROW_NAMES[key], **{k: format_metric(key, k, metrics[key]) for k in METRIC_LABELS}})
     return ModelCard.from_template(
         card_data, template_path=str(template_path()), model_name=card_data.model_name, method=result.method,
         base_model=base, forget_description=result.forget_set.get("description", ""),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -85,6 +84,16 @@ def score_predictions(forget: Predictions, retain: Predictions, test: Prediction
     return scores
 
 
+def format_metric(model: str, key: str, metrics: dict[str, float]) -> str:
+    """One table cell: MIA score with 3 decimals, percentages with 2, "n/a" when missing; the retrained
+    reference's Avg Gap is 0 by definition."""
+    if key == "avg_gap" and model == "retrained":
+        return "0"
+    if key not in metrics:
+        return "n/a"
+    return f"{metrics[key]:.3f}" if key == "mia_score" else f"{metrics[key]:.2f}"
+
+
 #: The four numbers SalUn's Avg Gap compares (forget accuracy stands for its UA = 100 - forget accuracy).
 AVG_GAP_KEYS = ("forget_accuracy", "retain_accuracy", "test_accuracy", "mia_efficacy")
 
@@ -96,11 +105,3 @@ def avg_gap(metrics: dict[str, float], reference: dict[str, float]) -> float:
     if missing:
         raise KeyError(f"Avg Gap needs {missing} in both metric sets.")
     return float(np.mean([abs(metrics[k] - reference[k]) for k in AVG_GAP_KEYS]))
-
-
-def evaluate_model(model: torch.nn.Module, transform: ImageTransform, *, forget: Dataset, retain: Dataset, test: Dataset,
-                   args: TrainingArguments, mia_splits: int = 10) -> dict[str, Any]:
-    """Forget / retain / test accuracy and the MIA score of one model."""
-    preds = {name: predict(model, ds, transform, args) for name, ds in (("forget", forget), ("retain", retain),
-                                                                         ("test", test))}
-    return score_predictions(preds["forget"], preds["retain"], preds["test"], mia_splits=mia_splits, seed=args.seed)

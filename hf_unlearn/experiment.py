@@ -18,6 +18,7 @@ from transformers import Trainer, TrainingArguments
 
 from .config import UnlearningConfig
 from .data import ImageTransform, collate_images, find_columns, model_num_channels, to_standard_columns
+from .evaluation import format_metric
 from .trainer import UnlearningTrainer
 
 TABLE_COLUMNS = (("forget_accuracy", "forget acc"), ("retain_accuracy", "retain acc"), ("test_accuracy", "test acc"),
@@ -60,20 +61,12 @@ def train_classifier(model: torch.nn.Module, processor: Any, dataset: Dataset, a
     return trainer.model
 
 
-def _cell(model: str, key: str, m: dict[str, float]) -> str:
-    if key == "avg_gap" and model == "retrained":
-        return "0"
-    if key not in m:
-        return "n/a"
-    return f"{m[key]:.3f}" if key == "mia_score" else f"{m[key]:.2f}"
-
-
 def format_table(metrics: dict[str, dict[str, float]], timings: dict[str, float] | None = None) -> str:
     """A Markdown table: one row per model, forget / retain / test accuracy and MIA (and time)."""
     header = "| model | " + " | ".join(label for _, label in TABLE_COLUMNS) + (" | time (s) |" if timings else " |")
     lines = [header, "|" + "---|" * (len(TABLE_COLUMNS) + 1 + bool(timings))]
     for name, m in metrics.items():
-        cells = [_cell(name, k, m) for k, _ in TABLE_COLUMNS]
+        cells = [format_metric(name, k, m) for k, _ in TABLE_COLUMNS]
         row = f"| {name} | " + " | ".join(cells)
         if timings:
             row += f" | {timings.get(name, float('nan')):.1f}"

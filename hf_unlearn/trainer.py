@@ -123,6 +123,7 @@ class UnlearningTrainer(Trainer):
         self.method.validate()
         self.timings: dict[str, float] = {}
         self._original_predictions: dict[str, Predictions] = {}
+        self._evaluation_datasets: dict[str, Dataset] | None = None
 
         if self.method.reinitialize_model:
             torch.manual_seed(args.seed)
@@ -156,7 +157,9 @@ class UnlearningTrainer(Trainer):
         return self._original_predictions[name]
 
     def evaluation_datasets(self) -> dict[str, Dataset]:
-        """Forget set, a seeded retain sample, and the test set (when given)."""
+        """Forget set, a seeded retain sample, and the test set (when given); built once per trainer."""
+        if self._evaluation_datasets is not None:
+            return self._evaluation_datasets
         retain = self.retain_dataset
         n = self.args.eval_retain_samples
         if n is not None and n < len(retain):
@@ -164,6 +167,7 @@ class UnlearningTrainer(Trainer):
         sets = {"forget": self.forget_dataset, "retain": retain}
         if self.test_dataset is not None:
             sets["test"] = self.test_dataset
+        self._evaluation_datasets = sets
         return sets
 
     def _score(self, predictions: dict[str, Predictions]) -> dict[str, float]:
