@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from transformers import HfArgumentParser
 
+from .arguments import RunArguments, as_dict, load_splits, parse_recipe
 from .config import UnlearningConfig
 from .data import DataError
 from .forget import ForgetSetError
@@ -20,71 +18,15 @@ from .forget import ForgetSetError
 USER_ERRORS = (ForgetSetError, DataError, OSError, ValueError)
 
 
-@dataclass
-class RunArguments:
-    """What to unlearn from: the data and the model (the `UnlearningConfig` says how)."""
-
-    dataset_name: str = field(default=None, metadata={"help": "Hub dataset id, parquet file/folder or image folder."})
-    train_split: str = field(default="train", metadata={"help": "Split the model was trained on."})
-    test_split: str = field(default="test", metadata={"help": "Held-out split for test accuracy and the MIA."})
-    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training rows."})
-    max_test_samples: int | None = field(default=None, metadata={"help": "Use only the first N test rows."})
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "Trained classifier to unlearn from (Hub id or local folder)."}
-    )
-    reference_model_path: str | None = field(
-        default=None, metadata={"help": "Optional model retrained on the retain set, scored beside the others."}
-    )
-    model_config: dict | str | None = field(
-        default=None,
-        metadata={"help": "Benchmark mode, instead of model_name_or_path: a transformers config (with `model_type`) "
-                          "for a model trained here from scratch, as original and as retrained reference."},
-    )
-    image_processor: dict | str | None = field(
-        default=None, metadata={"help": "ViTImageProcessor settings for benchmark mode (size, image_mean, image_std)."}
-    )
-    original_epochs: float = field(default=30.0, metadata={"help": "Benchmark mode: epochs of the original/retrain."})
-    original_learning_rate: float = field(default=0.05, metadata={"help": "Benchmark mode: their learning rate."})
-    original_batch_size: int = field(default=128, metadata={"help": "Benchmark mode: their batch size."})
-
-
-def _as_dict(value: dict | str | None) -> dict[str, Any] | None:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def parse_recipe(argv: list[str]) -> tuple[RunArguments, UnlearningConfig]:
-    """A YAML recipe (first argument) with command-line overrides, HfArgumentParser style."""
-    parser = HfArgumentParser((RunArguments, UnlearningConfig))
-    if argv and argv[0].endswith((".yaml", ".yml")):
-        with open(argv[0]) as f:
-            recipe = yaml.safe_load(f) or {}
-        known = {a.dest for a in parser._actions}
-        unknown = sorted(set(recipe) - known)
-        if unknown:
-            raise SystemExit(f"error: recipe {argv[0]} has unknown keys {unknown}; see `hf-unlearn run --help`.")
-        parser.set_defaults(**recipe)
-        argv = argv[1:]
-    run_args, config = parser.parse_args_into_dataclasses(argv)
-    return run_args, config
-
-
 def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str, Any]:
     """Load data (and model), then unlearn (or, in benchmark mode, compare original / retrained / unlearned)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForImageClassification
+    from transformers import AutoModelForImageClassification
 
-    from .data import load_image_dataset, vit_image_processor
-    from .experiment import ClassifierRecipe, format_table, run_comparison
+    from .data import vit_image_processor
+    from .experiment import ClassifierRecipe, format_table, run_comparison, scratch_model_factory
     from .trainer import UnlearningTrainer
 
-    if run_args.dataset_name is None:
-        raise SystemExit("error: no dataset: set dataset_name in the recipe or pass --dataset_name.")
-    train = load_image_dataset(run_args.dataset_name, split=run_args.train_split)
-    test = load_image_dataset(run_args.dataset_name, split=run_args.test_split)
-    if run_args.max_train_samples:
-        train = train.select(range(min(run_args.max_train_samples, len(train))))
-    if run_args.max_test_samples:
-        test = test.select(range(min(run_args.max_test_samples, len(test))))
+    train, test = load_splits(run_args)
 
     if run_args.model_name_or_path:
         reference = (AutoModelForImageClassification.from_pretrained(run_args.reference_model_path)
@@ -97,27 +39,30 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
             print("\n" + format_table({names[k]: v for k, v in result.metrics.items()}))
         return result.to_dict()
 
-    model_config = _as_dict(run_args.model_config)
+    model_config = as_dict(run_args.model_config)
     if not model_config:
         raise SystemExit("error: give model_name_or_path (a trained model) or model_config (benchmark mode).")
-    from .data import class_names, find_columns
-
-    _, label_col = find_columns(train, config.image_column, config.label_column)
-    names = class_names(train, label_col) or [str(i) for i in sorted(set(train[label_col]))]
-    model_config = {**model_config, "num_labels": len(names), "id2label": dict(enumerate(names)),
-                    "label2id": {n: i for i, n in enumerate(names)}}
-    kind = model_config.pop("model_type")
-    hf_config = AutoConfig.for_model(kind, **model_config)
-    processor = vit_image_processor(**(_as_dict(run_args.image_processor) or {}))
-
-    def make_model() -> torch.nn.Module:
-        return AutoModelForImageClassification.from_config(hf_config)
+    make_model = scratch_model_factory(model_config, train, config)
+    processor = vit_image_processor(**(as_dict(run_args.image_processor) or {}))
 
     recipe = ClassifierRecipe(run_args.original_epochs, run_args.original_learning_rate, run_args.original_batch_size)
     summary = run_comparison(make_model, processor, train, test, config, recipe, dataset_name=run_args.dataset_name)
     if config.should_save:
         print("\n" + format_table(summary["metrics"], summary["timings"]))
     return summary
+
+
+def describe_methods() -> str:
+    """Every registered method, its summary and its options with defaults."""
+    from .methods import available_methods, describe_options, get_method
+
+    lines = []
+    for name in available_methods():
+        cls = get_method(name)
+        lines.append(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        for option, default, help_text in describe_options(cls.Options):
+            lines.append(f"    method_args.{option} = {default!r}: {help_text}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,19 +76,30 @@ def main(argv: list[str] | None = None) -> int:
     quick.add_argument("--output_dir", default="outputs/quickstart", help="Where to write models, generators, cards.")
     quick.add_argument("--method", default="multigan", help="Unlearning method to compare with the retrained reference.")
     sub.add_parser("run", help="Run a YAML recipe: `hf-unlearn run recipe.yaml [--option value ...]`.", add_help=False)
+    sub.add_parser("benchmark", add_help=False,
+                   help="Compare methods over seeds and forget settings: `hf-unlearn benchmark recipe.yaml [...]`.")
+    sub.add_parser("methods", help="List the unlearning methods and their options (`method_args`).")
 
     try:
-        if argv and argv[0] == "run":
+        if argv and argv[0] in ("run", "benchmark"):
+            from .benchmark import BenchmarkArguments, run_benchmark
+
+            types = (RunArguments if argv[0] == "run" else BenchmarkArguments, UnlearningConfig)
             if len(argv) == 1 or argv[1] in ("-h", "--help"):
-                HfArgumentParser((RunArguments, UnlearningConfig)).print_help()
+                HfArgumentParser(types).print_help()
                 return 0
-            run_from_args(*parse_recipe(argv[1:]))
+            parsed = parse_recipe(argv[1:], types, command=argv[0])
+            if argv[0] == "benchmark" and parsed[0].command is None:  # recorded in the report
+                parsed[0].command = "hf-unlearn " + " ".join(argv)
+            (run_from_args if argv[0] == "run" else run_benchmark)(*parsed)
             return 0
         args = parser.parse_args(argv)
         if args.command == "quickstart":
             from .quickstart import run_quickstart
 
             run_quickstart(args.output_dir, method=args.method)
+        elif args.command == "methods":
+            print(describe_methods())
         return 0
     except USER_ERRORS as err:
         if os.environ.get("HF_UNLEARN_DEBUG"):

@@ -24,6 +24,12 @@ class UnlearningConfig(TrainingArguments):
         metadata={"help": "Unlearning method, by registered name (see `hf_unlearn.methods.available_methods()`)."},
     )
 
+    method_args: dict | str | None = field(
+        default=None,
+        metadata={"help": "The method's own options, e.g. {\"retain_weight\": 0.99} for neggrad_plus or "
+                          "{\"mask_ratio\": 0.5} for salun (JSON on the command line); `hf-unlearn methods` lists them."},
+    )
+
     # ----- forget set (exactly one of the three) -----
     forget_indices: list[int] | None = field(
         default=None, metadata={"help": "Row indices of the training set to forget."}
@@ -36,6 +42,11 @@ class UnlearningConfig(TrainingArguments):
         metadata={"help": "Forget this fraction (0 < f < 1) of the training set, drawn at random with `forget_seed`."},
     )
     forget_seed: int = field(default=0, metadata={"help": "Seed of the random forget-set draw."})
+    previous_forget_sets: list[str] | None = field(
+        default=None,
+        metadata={"help": "Sequential deletion requests: `forget_set.json` files (or output folders) of earlier "
+                          "requests already unlearned from this model. Their rows leave the retain set."},
+    )
 
     # ----- data columns -----
     image_column: str | None = field(

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value, load_dataset
 
+from .synthesis import FORGET_SOURCES
+
 
 class DataError(ValueError):
     """A dataset that cannot be used as given (raised before any training starts)."""
@@ -125,6 +127,8 @@ class ImageTransform:
         out: dict[str, Any] = {"pixel_values": list(pixel_values)}
         if self.label_column is not None and self.label_column in batch:
             out["labels"] = list(batch[self.label_column])
+        if "source" in batch:  # the combined unlearning dataset: flag forget rows for methods' losses
+            out["is_forget"] = [source in FORGET_SOURCES for source in batch["source"]]
         return out
 
 
@@ -133,6 +137,8 @@ def collate_images(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     batch = {"pixel_values": torch.stack([torch.as_tensor(e["pixel_values"]) for e in examples])}
     if all("labels" in e for e in examples):
         batch["labels"] = torch.tensor([int(e["labels"]) for e in examples], dtype=torch.long)
+    if all("is_forget" in e for e in examples):
+        batch["is_forget"] = torch.tensor([bool(e["is_forget"]) for e in examples], dtype=torch.bool)
     return batch
 
 

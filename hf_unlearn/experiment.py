@@ -51,6 +51,32 @@ class ClassifierRecipe:
         return args
 
 
+def scratch_model_factory(model_config: dict[str, Any], train: Dataset, config: UnlearningConfig) -> Any:
+    """`make_model()` for benchmark mode: a fresh `AutoModelForImageClassification` from a transformers config
+    (a dict with `model_type`), sized to the dataset's classes."""
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    from .data import class_names
+
+    _, label_col = find_columns(train, config.image_column, config.label_column)
+    names = class_names(train, label_col) or [str(i) for i in sorted(set(train[:][label_col]))]
+    settings = {**model_config, "num_labels": len(names), "id2label": dict(enumerate(names)),
+                "label2id": {n: i for i, n in enumerate(names)}}
+    hf_config = AutoConfig.for_model(settings.pop("model_type"), **settings)
+
+    def make_model() -> torch.nn.Module:
+        return AutoModelForImageClassification.from_config(hf_config)
+
+    return make_model
+
+
+def request_seconds(timings: dict[str, float]) -> float:
+    """What one deletion request costs: data reorganization + fine-tuning (+ a method's own preparation such
+    as SalUn's mask), without one-time work that can be done when the model is published (the retain GAN)."""
+    return (timings.get("data_reorganization", 0.0) + timings.get("fine_tuning", 0.0)
+            + timings.get("saliency_mask", 0.0) - timings.get("gan_retain", 0.0))
+
+
 def train_classifier(model: torch.nn.Module, processor: Any, dataset: Dataset, args: TrainingArguments) -> torch.nn.Module:
     """Train `model` on `dataset` (image + label columns) with a plain Trainer; returns the trained model."""
     image_col, label_col = find_columns(dataset)

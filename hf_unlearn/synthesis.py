@@ -8,6 +8,8 @@ import numpy as np
 from datasets import Dataset, Features, Image, Value, concatenate_datasets
 
 SOURCES = ("retain", "forget", "synthetic_retain", "synthetic_forget")
+#: Rows that stand for the forget set (methods treat them apart from the retain rows).
+FORGET_SOURCES = ("forget", "synthetic_forget")
 #: Schema of the fine-tuning dataset: `label` is what the model is trained on, `original_label` the true label
 #: (real rows) or the original model's prediction (synthetic rows) before any inversion.
 COMBINED_FEATURES = Features({"image": Image(), "label": Value("int64"), "original_label": Value("int64"),

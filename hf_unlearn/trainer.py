@@ -110,6 +110,10 @@ class UnlearningTrainer(Trainer):
                 "use the model trained on this dataset."
             )
         self.retain_indices, self.forget_indices = self.forget_set.split(len(labels), labels, self.class_names)
+        self.previous_forget_sets = [load_forget_set(p) for p in args.previous_forget_sets or []]
+        if self.previous_forget_sets:
+            self.retain_indices, self.forget_indices = exclude_previous(
+                self.retain_indices, self.forget_indices, self.previous_forget_sets, labels, self.class_names)
         self.retain_dataset = self.full_train_dataset.select(self.retain_indices)
         self.forget_dataset = self.full_train_dataset.select(self.forget_indices)
         self.test_dataset = None
@@ -184,7 +188,8 @@ class UnlearningTrainer(Trainer):
     # ------------------------------------------------------------------ Trainer hooks
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
-        loss = self.method.compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        forget_mask = inputs.pop("is_forget", None)  # the model's forward does not take it
+        loss = self.method.compute_loss(model, inputs, forget_mask, return_outputs, num_items_in_batch)
         if loss is None:
             loss = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         return loss
@@ -212,6 +217,8 @@ class UnlearningTrainer(Trainer):
         self.log_phase("data_reorganization", time.perf_counter() - start, rows=len(combined))
         self.combined_dataset = combined
         self.train_dataset = combined.with_transform(self.transform)
+        for callback in self.method.callbacks():  # e.g. SalUn's gradient mask, computed on the original model
+            self.add_callback(callback)
 
         start = time.perf_counter()
         self.train()
@@ -235,7 +242,8 @@ class UnlearningTrainer(Trainer):
             timings=dict(self.timings),
             counts=counts,
             forget_set={**self.forget_set.to_dict(), "sha256": self.forget_set.spec_hash(),
-                        "description": self.forget_set.describe()},
+                        "description": self.forget_set.describe(),
+                        "previous_sha256": [f.spec_hash() for f in self.previous_forget_sets]},
             config=public_config(self.args),
         )
         self.result = result
@@ -258,6 +266,33 @@ class UnlearningTrainer(Trainer):
         write_model_card(out, result, base_model=getattr(self.model.config, "_name_or_path", None) or None,
                          class_names=self.class_names, tags=self._tag_names + [self.args.method],
                          dataset_name=self.dataset_name)
+
+
+def load_forget_set(path: str) -> ForgetSet:
+    """The forget set of an earlier request, from its `forget_set.json` (or the folder holding it)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, FORGET_SET_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"previous_forget_sets: {path!r} does not exist. Give the {FORGET_SET_FILE} (or the output folder) "
+            "of each earlier deletion request."
+        )
+    with open(path) as f:
+        return ForgetSet.from_dict(json.load(f))
+
+
+def exclude_previous(retain: np.ndarray, forget: np.ndarray, previous: list[ForgetSet], labels: np.ndarray,
+                     class_names: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Sequential requests: rows forgotten by earlier requests leave the retain set; asking to forget them
+    again is an error (they are already gone from the model's training data)."""
+    done = np.unique(np.concatenate([p.forget_indices(len(labels), labels, class_names) for p in previous]))
+    again = np.intersect1d(forget, done)
+    if len(again):
+        raise ValueError(
+            f"{len(again)} rows of this forget set (e.g. {again[:5].tolist()}) were already forgotten by a previous "
+            "request: remove them from the forget set or drop that entry from previous_forget_sets."
+        )
+    return np.setdiff1d(retain, done), forget
 
 
 def public_config(args: UnlearningConfig) -> dict[str, Any]:

@@ -1,19 +1,30 @@
 """The contract every unlearning method follows, and the registry that finds methods by name.
 
 A method changes as little as possible: the data the Trainer loop sees (`build_train_dataset`) and, if it
-must, the loss (`compute_loss`). Everything else, the loop, devices, evaluation and saving, is shared.
+must, the loss (`compute_loss`) or the optimizer step (`callbacks`). Everything else, the loop, devices,
+evaluation and saving, is shared. A method's own hyperparameters are a dataclass (`Options`) filled from
+the config's `method_args`, so that a recipe can set them and the results record them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
+import torch
 from datasets import Dataset
+from transformers import TrainerCallback
 
 if TYPE_CHECKING:
     from ..trainer import UnlearningTrainer
 
 _METHODS: dict[str, type[UnlearningMethod]] = {}
+
+
+@dataclasses.dataclass
+class NoOptions:
+    """This method has no options of its own."""
 
 
 class UnlearningMethod:
@@ -22,9 +33,12 @@ class UnlearningMethod:
     name: str = ""
     #: Start from freshly initialised weights instead of the original model (only `retrain`).
     reinitialize_model: bool = False
+    #: The method's own hyperparameters (a dataclass; each field has a default and a `help`).
+    Options: type = NoOptions
 
     def __init__(self, trainer: UnlearningTrainer):
         self.trainer = trainer
+        self.options = parse_method_args(self.Options, trainer.args.method_args, self.name)
 
     def validate(self) -> None:
         """Raise before any training if this method cannot run on the trainer's data and config."""
@@ -33,10 +47,40 @@ class UnlearningMethod:
         """The dataset (columns image, label, original_label, source) the Trainer loop fine-tunes on."""
         raise NotImplementedError
 
-    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                     num_items_in_batch: Any = None) -> Any:
-        """Loss of one batch; `None` means the Trainer's default loss (cross-entropy on `labels`)."""
+    def compute_loss(self, model: Any, inputs: dict[str, Any], forget_mask: torch.Tensor | None,
+                     return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+        """Loss of one batch; `None` means the Trainer's default loss (cross-entropy on `labels`).
+
+        `forget_mask` is True for rows that come from the forget set (real or synthetic), when the training
+        dataset has a `source` column.
+        """
         return None
+
+    def callbacks(self) -> list[TrainerCallback]:
+        """Trainer callbacks the method needs (e.g. to mask gradients before each optimizer step)."""
+        return []
+
+
+def parse_method_args(options_class: type, method_args: dict | str | None, method: str) -> Any:
+    """`method_args` (a dict, or JSON text from the command line) as the method's `Options` dataclass."""
+    values = json.loads(method_args) if isinstance(method_args, str) else dict(method_args or {})
+    known = {f.name for f in dataclasses.fields(options_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(
+            f"method_args {unknown} are not options of method {method!r}; its options are "
+            f"{sorted(known) or 'none'} (see `hf-unlearn methods`)."
+        )
+    options = options_class(**values)
+    check = getattr(options, "check", None)
+    if check is not None:
+        check()
+    return options
+
+
+def describe_options(options_class: type) -> list[tuple[str, Any, str]]:
+    """(name, default, help) of each option of a method."""
+    return [(f.name, f.default, f.metadata.get("help", "")) for f in dataclasses.fields(options_class)]
 
 
 def register_method(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:

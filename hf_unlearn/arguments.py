@@ -1,0 +1,91 @@
+"""Command-line and recipe arguments shared by `hf-unlearn run` and `hf-unlearn benchmark`.
+
+A recipe is a YAML file whose keys are fields of these dataclasses and of `UnlearningConfig`; command-line
+options override it (HfArgumentParser style). Unknown keys are refused, so a typo never silently falls back
+to a default.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from datasets import Dataset
+from transformers import HfArgumentParser
+
+
+@dataclass
+class DataArguments:
+    """Which data: the training split the model learnt from and a held-out split."""
+
+    dataset_name: str = field(default=None, metadata={"help": "Hub dataset id, parquet file/folder or image folder."})
+    train_split: str = field(default="train", metadata={"help": "Split the model was trained on."})
+    test_split: str = field(default="test", metadata={"help": "Held-out split for test accuracy and the MIA."})
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training rows."})
+    max_test_samples: int | None = field(default=None, metadata={"help": "Use only the first N test rows."})
+
+
+@dataclass
+class ScratchModelArguments:
+    """Benchmark mode: a model trained here from scratch, as the original and as the retrained reference."""
+
+    model_config: dict | str | None = field(
+        default=None,
+        metadata={"help": "A transformers config (with `model_type`) for a model trained here from scratch, as "
+                          "original and as retrained reference (benchmark mode)."},
+    )
+    image_processor: dict | str | None = field(
+        default=None, metadata={"help": "ViTImageProcessor settings for benchmark mode (size, image_mean, image_std)."}
+    )
+    original_epochs: float = field(default=30.0, metadata={"help": "Benchmark mode: epochs of the original/retrain."})
+    original_learning_rate: float = field(default=0.05, metadata={"help": "Benchmark mode: their learning rate."})
+    original_batch_size: int = field(default=128, metadata={"help": "Benchmark mode: their batch size."})
+
+
+@dataclass
+class RunArguments(DataArguments, ScratchModelArguments):
+    """What `hf-unlearn run` unlearns from: the data and the model (the `UnlearningConfig` says how)."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "Trained classifier to unlearn from (Hub id or local folder)."}
+    )
+    reference_model_path: str | None = field(
+        default=None, metadata={"help": "Optional model retrained on the retain set, scored beside the others."}
+    )
+
+
+def as_dict(value: dict | str | None) -> dict[str, Any] | None:
+    """A mapping given in YAML (already a dict) or on the command line (JSON text)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: str = "run") -> tuple[Any, ...]:
+    """A YAML recipe (first argument) with command-line overrides, HfArgumentParser style."""
+    parser = HfArgumentParser(dataclass_types)
+    if argv and argv[0].endswith((".yaml", ".yml")):
+        with open(argv[0]) as f:
+            recipe = yaml.safe_load(f) or {}
+        known = {a.dest for a in parser._actions}
+        unknown = sorted(set(recipe) - known)
+        if unknown:
+            raise SystemExit(f"error: recipe {argv[0]} has unknown keys {unknown}; see `hf-unlearn {command} --help`.")
+        parser.set_defaults(**recipe)
+        argv = argv[1:]
+    return tuple(parser.parse_args_into_dataclasses(argv))
+
+
+def load_splits(args: DataArguments) -> tuple[Dataset, Dataset]:
+    """The training and held-out datasets named by `args`, cut to the requested sizes."""
+    from .data import load_image_dataset
+
+    if args.dataset_name is None:
+        raise SystemExit("error: no dataset: set dataset_name in the recipe or pass --dataset_name.")
+    train = load_image_dataset(args.dataset_name, split=args.train_split)
+    test = load_image_dataset(args.dataset_name, split=args.test_split)
+    if args.max_train_samples:
+        train = train.select(range(min(args.max_train_samples, len(train))))
+    if args.max_test_samples:
+        test = test.select(range(min(args.max_test_samples, len(test))))
+    return train, test

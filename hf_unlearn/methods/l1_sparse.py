@@ -1,0 +1,44 @@
+"""`l1_sparse` (Jia et al. 2023, "Model Sparsity Can Simplify Machine Unlearning"): fine-tune on the retain
+set with an L1 penalty on the weights whose strength decays linearly to zero over training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+
+from ..synthesis import combine_sources, with_source
+from .base import UnlearningMethod, register_method
+
+
+@dataclass
+class L1SparseOptions:
+    l1_weight: float = field(default=5e-4, metadata={"help": "Initial L1 strength gamma (the paper's 5e-4)."})
+
+    def check(self) -> None:
+        if self.l1_weight < 0:
+            raise ValueError(f"l1_sparse l1_weight must be >= 0, got {self.l1_weight}.")
+
+
+@register_method
+class L1Sparse(UnlearningMethod):
+    """Retain-set fine-tuning + gamma_t * ||theta||_1, gamma_t = l1_weight * (1 - progress)."""
+
+    name = "l1_sparse"
+    Options = L1SparseOptions
+
+    def build_train_dataset(self) -> Dataset:
+        return combine_sources({"retain": with_source(self.trainer.retain_train_dataset(), "retain")})
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], forget_mask: torch.Tensor | None,
+                     return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+        outputs = model(pixel_values=inputs["pixel_values"])
+        state = self.trainer.state
+        progress = state.global_step / state.max_steps if state.max_steps else 0.0
+        gamma = self.options.l1_weight * max(0.0, 1.0 - progress)
+        l1 = sum(p.abs().sum() for p in model.parameters() if p.requires_grad)
+        loss = F.cross_entropy(outputs.logits, inputs["labels"]) + gamma * l1
+        return (loss, outputs) if return_outputs else loss
