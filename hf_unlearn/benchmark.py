@@ -339,7 +339,10 @@ def format_report(summary: dict[str, Any], title: str) -> str:
     """The Markdown report: one table per request and forget setting, mean ± std over seeds."""
     lines = [f"Command: `{summary['command']}`", "",
              f"Seeds: {summary['seeds']}; total wall time of the run that wrote this: {summary['wall_s'] / 60:.1f} min "
-             "(runs resumed from disk count as 0).", ""]
+             "(runs resumed from disk count as 0). Mean ± sample std over seeds.", ""]
+    if summary["data"].get("validation_samples"):
+        lines += [f"**Validation split**: `test acc` and both MIAs use {summary['data']['validation_samples']} training "
+                  "rows after `max_train_samples` (never trained on), not the test split.", ""]
     for request, settings in summary["aggregate"].items():
         for setting, runs in settings.items():
             heading = f"{title}: {setting}" + (" (second, sequential request)" if request == "second" else "")
@@ -369,6 +372,7 @@ def plot(summary: dict[str, Any], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     settings = summary["aggregate"].get("first", {})
     methods = {name: spec["method"] for name, spec in summary["methods"].items()}
@@ -388,7 +392,11 @@ def plot(summary: dict[str, Any], path: str) -> None:
             shown.add(method)
             if len(runs) <= 14:
                 ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        if "retrained" in runs:
+            ax.plot([1.0], [0.0], marker="*", markersize=12, color="black", linestyle="none", label="retrain (reference)")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("per-request time / retraining time (log scale)")
         ax.set_ylabel("Avg Gap to retrained (points, lower is better)")
         ax.set_title(setting)

@@ -78,20 +78,25 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("run", help="Run a YAML recipe: `hf-unlearn run recipe.yaml [--option value ...]`.", add_help=False)
     sub.add_parser("benchmark", add_help=False,
                    help="Compare methods over seeds and forget settings: `hf-unlearn benchmark recipe.yaml [...]`.")
+    sub.add_parser("audit", add_help=False,
+                   help="Membership-inference audit of saved models: `hf-unlearn audit recipe.yaml [...]`.")
     sub.add_parser("methods", help="List the unlearning methods and their options (`method_args`).")
 
     try:
-        if argv and argv[0] in ("run", "benchmark"):
+        if argv and argv[0] in ("run", "benchmark", "audit"):
+            from .audit.command import AuditArguments, run_audit
             from .benchmark import BenchmarkArguments, run_benchmark
 
-            types = (RunArguments if argv[0] == "run" else BenchmarkArguments, UnlearningConfig)
+            kinds = {"run": (RunArguments, run_from_args), "benchmark": (BenchmarkArguments, run_benchmark),
+                     "audit": (AuditArguments, run_audit)}
+            types = (kinds[argv[0]][0], UnlearningConfig)
             if len(argv) == 1 or argv[1] in ("-h", "--help"):
                 HfArgumentParser(types).print_help()
                 return 0
             parsed = parse_recipe(argv[1:], types, command=argv[0])
             if argv[0] == "benchmark" and parsed[0].command is None:  # recorded in the report
                 parsed[0].command = "hf-unlearn " + " ".join(argv)
-            (run_from_args if argv[0] == "run" else run_benchmark)(*parsed)
+            kinds[argv[0]][1](*parsed)
             return 0
         args = parser.parse_args(argv)
         if args.command == "quickstart":

@@ -4,6 +4,7 @@ import pytest
 
 from hf_unlearn import UnlearningConfig
 from hf_unlearn.arguments import RunArguments, parse_recipe
+from hf_unlearn.audit.command import AuditArguments
 from hf_unlearn.benchmark import BenchmarkArguments, configure, method_variants
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,13 +15,14 @@ def test_every_recipe_parses_with_overrides():
     recipes = [r for r in recipes if r.parent.name != "accelerate_configs"]
     assert recipes
     for recipe in recipes:
-        kind = BenchmarkArguments if recipe.stem in ("benchmark", "tune") else RunArguments
+        kind = {"benchmark": BenchmarkArguments, "tune": BenchmarkArguments, "audit": AuditArguments}.get(
+            recipe.stem, RunArguments)
         run_args, config = parse_recipe([str(recipe), "--seed", "7"], (kind, UnlearningConfig))
         assert run_args.dataset_name and config.seed == 7 and config.method
         if kind is BenchmarkArguments:  # every method and grid entry names a registered method and real options
             variants = method_variants(run_args.methods, run_args.grid)
             assert variants
-            for name, (method, overrides) in variants.items():
+            for method, overrides in variants.values():
                 configure(config, "x", 0, method, overrides)
 
 

@@ -3,7 +3,8 @@
 - `random_label` (Golatkar et al. 2020; "RL" in SalUn): forget rows get a random wrong label.
 - `salun` (Fan et al. 2024, "SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency"):
   the same data, but only the most salient weights move: those whose forget-loss gradient is in the top
-  `mask_ratio` by magnitude (one global threshold), computed once on the original model.
+  `mask_ratio` by magnitude (one global threshold over the weights with any gradient at all), computed
+  once on the original model.
 """
 
 from __future__ import annotations
@@ -82,24 +83,28 @@ class SalUn(RandomLabel):
         for batch in loader:
             model.zero_grad(set_to_none=True)
             logits = model(pixel_values=batch["pixel_values"].to(device)).logits
-            # float64: on a model that memorised its forget set the fp32 softmax saturates to exactly 1 and
-            # every gradient would be 0, leaving the mask without information
+            # float64, so that samples predicted with near-certainty still contribute (in fp32 a true-class
+            # probability within 6e-8 of 1 rounds to 1 and its gradient to exactly 0)
             F.cross_entropy(logits.double(), batch["labels"].to(device), reduction="sum").backward()
             for g, p in zip(grads, params, strict=True):
                 if p.grad is not None:
                     g += p.grad.abs()
         model.zero_grad(set_to_none=True)
         model.train(was_training)
+        # Rank only weights that influence the output at all: e.g. a 3x3 kernel on a 1x1 feature map (an
+        # ImageNet-stem ResNet at 32 px) has 8 taps that only ever see padding, and such dead weights can be
+        # most of the model; counting them would turn "the 50% most salient" into "every live weight".
         flat = torch.cat([g.flatten() for g in grads])
-        keep = max(1, int(round(self.options.mask_ratio * flat.numel())))
-        threshold = torch.topk(flat, keep, sorted=True).values[-1]
-        if threshold <= 0:  # fewer salient weights than asked for: never free a weight with no gradient at all
-            return [(p, (g > 0).float()) for p, g in zip(params, grads, strict=True)]
-        return [(p, (g >= threshold).float()) for p, g in zip(params, grads, strict=True)]
+        live = flat[flat > 0]
+        if live.numel() == 0:
+            raise ValueError("salun: the forget loss has no gradient at all on this model; nothing to mask.")
+        keep = max(1, int(round(self.options.mask_ratio * live.numel())))
+        threshold = torch.topk(live, keep, sorted=True).values[-1]
+        return [(p, ((g >= threshold) & (g > 0)).float()) for p, g in zip(params, grads, strict=True)]
 
     def callbacks(self) -> list[TrainerCallback]:
         start = time.perf_counter()
         masks = self.saliency_masks()
         kept = sum(int(m.sum()) for _, m in masks) / sum(m.numel() for _, m in masks)
-        self.trainer.log_phase("saliency_mask", time.perf_counter() - start, weights_kept=f"{kept:.3f}")
+        self.trainer.log_phase("saliency_mask", time.perf_counter() - start, share_of_all_weights_free=f"{kept:.3f}")
         return [GradientMask(masks)]

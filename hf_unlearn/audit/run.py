@@ -1,0 +1,175 @@
+"""One privacy audit: every attack tier against several models (original, retrained reference, unlearned),
+on the same forget set, held-out samples and reference models; a JSON report and plots.
+
+Members are the forget set (what the model was asked to forget); non-members are half of the held-out
+split; the other half is RMIA's population. The retained training rows give tier 2 its members.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from datasets import Dataset, concatenate_datasets
+
+from ..data import ImageTransform
+from ..evaluation import Predictions, predict
+from ..metrics import load_metric
+from .attacks import logit_confidence, true_class_probability
+from .stats import bootstrap_attack_stats
+
+#: Attack name -> tier, in report order.
+ATTACKS = {"loss": 1, "mia_kit": 1, "confidence": 2, "entropy": 2, "modified_entropy": 2,
+           "lira_offline": 3, "lira_online": 3, "rmia_offline": 3, "rmia_online": 3}
+
+
+@dataclass
+class AuditData:
+    """Row indices of the audit's groups, as positions in `pool` = train rows followed by held-out rows."""
+
+    pool: Dataset
+    forget: np.ndarray
+    retain_sample: np.ndarray
+    nonmember: np.ndarray
+    population: np.ndarray
+
+    @classmethod
+    def build(cls, train: Dataset, test: Dataset, forget_indices: np.ndarray, retain_indices: np.ndarray,
+              retain_samples: int = 2000, seed: int = 0) -> AuditData:
+        rng = np.random.default_rng(seed)
+        held_out = len(train) + rng.permutation(len(test))
+        half = len(held_out) // 2
+        retain = np.sort(rng.choice(retain_indices, min(retain_samples, len(retain_indices)), replace=False))
+        return cls(concatenate_datasets([train, test]), np.asarray(forget_indices), retain,
+                   np.sort(held_out[:half]), np.sort(held_out[half:]))
+
+    def groups(self) -> dict[str, np.ndarray]:
+        return {"forget": self.forget, "retain": self.retain_sample, "nonmember": self.nonmember,
+                "population": self.population}
+
+
+def _entropy_scores(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """-entropy and -modified entropy (Song & Mittal 2021): higher = more member-like."""
+    p = np.clip(probs, 1e-30, 1.0)
+    entropy = -(p * np.log(p)).sum(axis=1)
+    rows = np.arange(len(labels))
+    p_y = p[rows, labels]
+    others = p.copy()
+    others[rows, labels] = 0.0
+    m_entropy = -(1 - p_y) * np.log(p_y) - (others * np.log(np.clip(1 - others, 1e-30, 1.0))).sum(axis=1)
+    return -entropy, -m_entropy
+
+
+def predictions_by_group(model: torch.nn.Module, data: AuditData, transform: ImageTransform,
+                         args: Any) -> dict[str, Predictions]:
+    return {name: predict(model, data.pool.select(rows), transform, args) for name, rows in data.groups().items()}
+
+
+def attack_scores(target: dict[str, Predictions], refs: list[dict[str, Predictions]], membership: np.ndarray,
+                  data: AuditData, fixed_variance: bool | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per attack: (scores, is_member) over forget (members) + non-members. Higher score = member.
+
+    LiRA uses one global variance when `fixed_variance` (default: with fewer than 16 reference models,
+    where per-sample variances from K/2 values are too noisy, as Carlini et al. advise)."""
+    from .attacks import lira_scores, rmia_scores
+
+    audited = np.concatenate([data.forget, data.nonmember])
+    members = np.r_[np.ones(len(data.forget), bool), np.zeros(len(data.nonmember), bool)]
+
+    def joined(p: dict[str, Predictions], fn: Any) -> np.ndarray:
+        return np.concatenate([fn(p["forget"].logits, p["forget"].labels), fn(p["nonmember"].logits, p["nonmember"].labels)])
+
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    losses = np.concatenate([target["forget"].losses, target["nonmember"].losses])
+    out["loss"] = (-losses, members)
+    probs = np.concatenate([target["forget"].probabilities, target["nonmember"].probabilities])
+    labels = np.concatenate([target["forget"].labels, target["nonmember"].labels])
+    out["confidence"] = (probs[np.arange(len(labels)), labels], members)
+    neg_entropy, neg_m_entropy = _entropy_scores(probs, labels)
+    out["entropy"], out["modified_entropy"] = (neg_entropy, members), (neg_m_entropy, members)
+
+    ref_in = membership[:, audited]
+    if fixed_variance is None:
+        fixed_variance = len(refs) < 16
+    target_conf = joined(target, logit_confidence)
+    ref_conf = np.stack([joined(r, logit_confidence) for r in refs])
+    for online in (False, True):
+        out[f"lira_{'online' if online else 'offline'}"] = (
+            lira_scores(target_conf, ref_conf, ref_in, online=online, fixed_variance=fixed_variance), members)
+    target_p, ref_p = joined(target, true_class_probability), np.stack([joined(r, true_class_probability) for r in refs])
+    pop_target = true_class_probability(target["population"].logits, target["population"].labels)
+    pop_refs = np.stack([true_class_probability(r["population"].logits, r["population"].labels) for r in refs])
+    pop_in = membership[:, data.population]
+    for online in (False, True):
+        out[f"rmia_{'online' if online else 'offline'}"] = (
+            rmia_scores(target_p, ref_p, pop_target, pop_refs, ref_in=ref_in, population_ref_in=pop_in, online=online),
+            members)
+    return out
+
+
+def audit_model(target: dict[str, Predictions], refs: list[dict[str, Predictions]], membership: np.ndarray,
+                data: AuditData, n_bootstrap: int = 1000, seed: int = 0,
+                fixed_variance: bool | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Statistics (with intervals) of every attack on one model, and its ROC curves for the plots."""
+    report: dict[str, Any] = {}
+    curves: dict[str, Any] = {}
+    from sklearn.metrics import roc_curve
+
+    for name, (scores, members) in attack_scores(target, refs, membership, data, fixed_variance).items():
+        report[name] = {"tier": ATTACKS[name], **bootstrap_attack_stats(scores, members, n_bootstrap, seed=seed)}
+        fpr, tpr, _ = roc_curve(members, scores)
+        curves[name] = (fpr, tpr)
+    kit = load_metric("mia_score").compute(
+        predictions=np.concatenate([target["forget"].losses, target["nonmember"].losses]),
+        references=np.r_[np.ones(len(data.forget), np.int64), np.zeros(len(data.nonmember), np.int64)], seed=seed)
+    report["mia_kit"] = {"tier": 1, "mia_score": float(kit["mia_score"])}
+    return report, curves
+
+
+def plot_audit(curves: dict[str, dict[str, Any]], histograms: dict[str, dict[str, np.ndarray]], out_dir: str) -> list[str]:
+    """ROC curves (log-log) per model, and loss histograms of forget / retain / held-out per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4.5), squeeze=False)
+    for ax, (model, per_attack) in zip(axes[0], curves.items(), strict=True):
+        for attack, (fpr, tpr) in per_attack.items():
+            ax.plot(np.maximum(fpr, 1e-5), np.maximum(tpr, 1e-5), label=attack, linewidth=1)
+        ax.plot([1e-5, 1], [1e-5, 1], "k--", linewidth=0.5)
+        ax.set_xscale("log"), ax.set_yscale("log")
+        ax.set_xlim(1e-3, 1), ax.set_ylim(1e-3, 1)
+        ax.set_xlabel("false-positive rate"), ax.set_ylabel("true-positive rate")
+        ax.set_title(f"{model}: forget vs held-out")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(os.path.join(out_dir, "roc_curves.png"))
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, len(histograms), figsize=(5 * len(histograms), 3.8), squeeze=False)
+    for ax, (model, losses) in zip(axes[0], histograms.items(), strict=True):
+        bins = np.linspace(0, max(float(np.percentile(np.concatenate(list(losses.values())), 99)), 1e-3), 40)
+        for group, values in losses.items():
+            ax.hist(np.clip(values, 0, bins[-1]), bins=bins, alpha=0.5, density=True, label=group)
+        ax.set_xlabel("per-sample loss"), ax.set_title(model)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(os.path.join(out_dir, "loss_histograms.png"))
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def write_report(report: dict[str, Any], out_dir: str) -> str:
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "audit_report.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(report, f, indent=2)
+    os.replace(path + ".tmp", path)
+    return path
