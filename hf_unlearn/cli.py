@@ -1,4 +1,4 @@
-"""`hf-unlearn` command line: `quickstart` and `run <recipe.yaml> [--option value ...]`."""
+"""`hf-unlearn` command line: `quickstart`, `run`, `benchmark`, `audit` (YAML recipes with overrides) and `methods`."""
 
 from __future__ import annotations
 
