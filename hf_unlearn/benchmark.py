@@ -140,6 +140,8 @@ class Benchmark:
         self.settings = as_dict(args.forget_settings) or {"random_10": {"forget_fraction": 0.1}}
         self.variants = method_variants(as_dict(args.methods) or {"multigan": {}}, as_dict(args.grid))
         self.sequential = as_dict(args.sequential)
+        #: how the original and every retrained reference are trained from scratch
+        self.recipe = ClassifierRecipe(args.original_epochs, args.original_learning_rate, args.original_batch_size)
         self.root = base.output_dir
         self.records: list[dict[str, Any]] = []
         self.started = time.perf_counter()
@@ -170,11 +172,9 @@ class Benchmark:
         if os.path.isfile(timing_file):
             with open(timing_file) as f:
                 return AutoModelForImageClassification.from_pretrained(folder), json.load(f)["seconds"]
-        recipe = ClassifierRecipe(self.args.original_epochs, self.args.original_learning_rate,
-                                  self.args.original_batch_size)
         torch.manual_seed(seed)
         start = time.perf_counter()
-        model = train_classifier(make_model(), processor, train, recipe.training_args(folder, seed, self.base))
+        model = train_classifier(make_model(), processor, train, self.recipe.training_args(folder, seed, self.base))
         seconds = time.perf_counter() - start
         if self.base.should_save:
             model.save_pretrained(folder)
@@ -184,38 +184,52 @@ class Benchmark:
         return model, seconds
 
     def run(self, folder: str, model: torch.nn.Module, config: UnlearningConfig, train: Dataset, test: Dataset,
-            processor: Any, evaluate_original: bool = False) -> tuple[dict[str, Any], torch.nn.Module | None]:
-        """One unlearning run (or its saved result); returns the result and the model when it was trained now.
-        The retrained reference is scored once, by its own run; Avg Gap is computed here from the records."""
+            processor: Any, evaluate_original: bool = False) -> dict[str, Any]:
+        """One unlearning run's result (read back when the run already finished). The retrained reference is
+        scored once, by its own run; Avg Gap is computed here from the records."""
         done = load_result(folder)
         if done is not None:
-            return done, None
+            return done
         trainer = UnlearningTrainer(model=model, args=config, train_dataset=train, eval_dataset=test,
                                     processing_class=processor, dataset_name=self.args.dataset_name)
-        return trainer.unlearn(evaluate_original=evaluate_original).to_dict(), trainer.model
+        return trainer.unlearn(evaluate_original=evaluate_original).to_dict()
 
     def retrained(self, folder: str, make_model: Any, config: UnlearningConfig, train: Dataset, test: Dataset,
                   processor: Any) -> dict[str, Any]:
-        recipe = ClassifierRecipe(self.args.original_epochs, self.args.original_learning_rate,
-                                  self.args.original_batch_size)
-        args = recipe.training_args(folder, config.seed, config)
+        args = self.recipe.training_args(folder, config.seed, config)
         args.method = "retrain"
-        result, _ = self.run(folder, make_model(), args, train, test, processor)
-        return result
+        return self.run(folder, make_model(), args, train, test, processor)
+
+    def add_record(self, seed: int, setting: str, request: str, name: str, method: str, metrics: dict[str, float],
+                   reference: dict[str, float], request_s: float, retrain_s: float, timings: dict[str, float],
+                   counts: dict[str, int], method_args: Any = None, **extra: Any) -> dict[str, float]:
+        """One row of the benchmark: `metrics` plus Avg Gap to `reference` and the time against retraining."""
+        metrics = {**metrics, "avg_gap": avg_gap(metrics, reference), "request_s": request_s,
+                   "time_ratio": request_s / retrain_s}
+        self.records.append({"seed": seed, "setting": setting, "name": name, "method": method, "request": request,
+                             "metrics": metrics, "timings": timings, "preparation_s": timings.get("gan_retain", 0.0),
+                             "retrain_s": retrain_s, "counts": counts, "method_args": method_args, **extra})
+        return metrics
 
     def record(self, seed: int, setting: str, name: str, result: dict[str, Any], retrain_s: float,
                reference: dict[str, float], request: str = "first") -> None:
-        metrics = dict(result["metrics"]["unlearned"])
-        metrics["avg_gap"] = avg_gap(metrics, reference)
-        timings = result["timings"]
-        metrics["request_s"] = request_seconds(timings)
-        metrics["time_ratio"] = metrics["request_s"] / retrain_s
-        self.records.append({"seed": seed, "setting": setting, "name": name, "method": result["method"],
-                             "request": request, "metrics": metrics, "timings": timings,
-                             "preparation_s": timings.get("gan_retain", 0.0), "retrain_s": retrain_s,
-                             "counts": result["counts"], "method_args": result["config"].get("method_args")})
+        """The row of one method's run (and its log line)."""
+        metrics = self.add_record(seed, setting, request, name, result["method"], result["metrics"]["unlearned"],
+                                  reference, request_seconds(result["timings"]), retrain_s, result["timings"],
+                                  result["counts"], result["config"].get("method_args"))
         self.log(f"seed {seed} {setting} {request:6s} {name}: " + ", ".join(
             f"{k} {metrics[k]:.3f}" for k, _, _ in REPORT_COLUMNS if k in metrics))
+
+    def record_references(self, seed: int, setting: str, ref_result: dict[str, Any], retrain_s: float,
+                          request: str = "first", original: dict[str, float] | None = None,
+                          original_s: float = 0.0) -> None:
+        """Rows for the retrained reference and (when scored) for doing nothing, the original model."""
+        reference = ref_result["metrics"]["unlearned"]
+        self.add_record(seed, setting, request, "retrained", "retrain", reference, reference, retrain_s, retrain_s,
+                        ref_result["timings"], ref_result["counts"], train_s=retrain_s)
+        if original is not None:
+            self.add_record(seed, setting, request, "original", "original", original, reference, 0.0, retrain_s, {},
+                            ref_result["counts"], train_s=original_s)
 
     # -------------------------------------------------------------------------------------- main loop
     def execute(self) -> dict[str, Any]:
@@ -238,10 +252,11 @@ class Benchmark:
                     config = configure(self.base, os.path.join(base_dir, name), seed, method, {**forget, **overrides})
                     if method == "multigan" and retain_generator and "retain_generator_path" not in overrides:
                         config.retain_generator_path = retain_generator  # same retain set: train its GAN once
-                    result, _ = self.run(config.output_dir, copy.deepcopy(original), config, train, test, processor,
-                                         evaluate_original=index == 0)
+                    result = self.run(config.output_dir, copy.deepcopy(original), config, train, test, processor,
+                                      evaluate_original=index == 0)
                     if index == 0:  # every run scores the original alike: report it once
-                        self.record_references(seed, setting, result, ref_result, retrain_s, original_s)
+                        self.record_references(seed, setting, ref_result, retrain_s,
+                                               original=result["metrics"].get("original"), original_s=original_s)
                     trained = os.path.join(config.output_dir, "generators", "retain")
                     if method == "multigan" and retain_generator is None and os.path.isfile(
                             os.path.join(trained, "config.json")):
@@ -250,20 +265,6 @@ class Benchmark:
                 if self.sequential and self.sequential.get("setting", setting) == setting:
                     self.second_request(seed, setting, base_dir, make_model, train, test, processor)
         return self.summary()
-
-    def record_references(self, seed: int, setting: str, result: dict[str, Any], ref_result: dict[str, Any],
-                          retrain_s: float, original_s: float, request: str = "first") -> None:
-        """Rows for doing nothing (the original model) and for the retrained reference."""
-        reference = ref_result["metrics"]["unlearned"]
-        rows = [("retrained", "retrain", dict(reference), retrain_s, ref_result["timings"])]
-        if "original" in result["metrics"]:
-            rows.append(("original", "original", dict(result["metrics"]["original"]), 0.0, {}))
-        for name, method, metrics, seconds, timings in rows:
-            metrics.update(avg_gap=avg_gap(metrics, reference), request_s=seconds, time_ratio=seconds / retrain_s)
-            self.records.append({"seed": seed, "setting": setting, "name": name, "method": method, "request": request,
-                                 "metrics": metrics, "timings": timings, "preparation_s": 0.0, "retrain_s": retrain_s,
-                                 "train_s": original_s if name == "original" else retrain_s,
-                                 "counts": ref_result["counts"], "method_args": None})
 
     def second_request(self, seed: int, setting: str, base_dir: str, make_model: Any, train: Dataset, test: Dataset,
                        processor: Any) -> None:
@@ -294,9 +295,9 @@ class Benchmark:
                                                   or os.path.join(first_dir, "generators", "retain"))
             config = configure(self.base, os.path.join(folder, name), seed, method, {**method_overrides, **extra})
             model = AutoModelForImageClassification.from_pretrained(first_dir)
-            result, _ = self.run(config.output_dir, model, config, train, test, processor)
+            result = self.run(config.output_dir, model, config, train, test, processor)
             if index == 0:
-                self.record_references(seed, setting, {"metrics": {}}, ref_result, retrain_s, 0.0, request="second")
+                self.record_references(seed, setting, ref_result, retrain_s, request="second")
             self.record(seed, setting, name, result, retrain_s, reference, request="second")
 
     # -------------------------------------------------------------------------------------- report
