@@ -59,7 +59,7 @@ def scratch_model_factory(model_config: dict[str, Any], train: Dataset, config: 
     from .data import class_names
 
     _, label_col = find_columns(train, config.image_column, config.label_column)
-    names = class_names(train, label_col) or [str(i) for i in sorted(set(train[:][label_col]))]
+    names = class_names(train, label_col) or [str(i) for i in sorted(set(train.select_columns([label_col])[:][label_col]))]
     settings = {**model_config, "num_labels": len(names), "id2label": dict(enumerate(names)),
                 "label2id": {n: i for i, n in enumerate(names)}}
     hf_config = AutoConfig.for_model(settings.pop("model_type"), **settings)

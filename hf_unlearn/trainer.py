@@ -268,14 +268,15 @@ class UnlearningTrainer(Trainer):
                          dataset_name=self.dataset_name)
 
 
-def load_forget_set(path: str) -> ForgetSet:
-    """The forget set of an earlier request, from its `forget_set.json` (or the folder holding it)."""
+def load_forget_set(path: str, option: str = "previous_forget_sets") -> ForgetSet:
+    """The forget set of an unlearning run, from its `forget_set.json` (or the output folder holding it);
+    `option` names the setting that gave `path`, for the error message."""
     if os.path.isdir(path):
         path = os.path.join(path, FORGET_SET_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(
-            f"previous_forget_sets: {path!r} does not exist. Give the {FORGET_SET_FILE} (or the output folder) "
-            "of each earlier deletion request."
+            f"{option}: {path!r} does not exist. Give the {FORGET_SET_FILE} (or the output folder) of the "
+            "unlearning run."
         )
     with open(path) as f:
         return ForgetSet.from_dict(json.load(f))

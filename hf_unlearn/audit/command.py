@@ -11,7 +11,6 @@ to `output_dir`.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,6 +23,7 @@ from ..arguments import DataArguments, ScratchModelArguments, as_dict, load_spli
 from ..config import UnlearningConfig
 from ..data import ImageTransform, class_names, find_columns, model_num_channels, to_standard_columns
 from ..forget import ForgetSet
+from ..trainer import load_forget_set
 from .reference_models import ReferenceSpec, load_reference_models, train_reference_models
 from .run import ATTACKS, AuditData, audit_model, plot_audit, predictions_by_group, write_report
 
@@ -47,14 +47,6 @@ class AuditArguments(DataArguments, ScratchModelArguments):
     audit_retain_samples: int = field(default=2000, metadata={"help": "Retain rows scored (loss histograms)."})
 
 
-def _forget_set(args: AuditArguments, config: UnlearningConfig) -> ForgetSet:
-    if args.forget_set:
-        path = os.path.join(args.forget_set, "forget_set.json") if os.path.isdir(args.forget_set) else args.forget_set
-        with open(path) as f:
-            return ForgetSet.from_dict(json.load(f))
-    return ForgetSet.from_config(config)
-
-
 def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
     """Audit every model of `args.models`; returns the report (also written to `config.output_dir`)."""
     started = time.perf_counter()
@@ -75,7 +67,7 @@ def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
     train = to_standard_columns(train, image_col, label_col)
     test = to_standard_columns(test, *find_columns(test, config.image_column, config.label_column))
     labels = np.asarray(train.select_columns(["label"])[:]["label"])
-    forget = _forget_set(args, config)
+    forget = load_forget_set(args.forget_set, "forget_set") if args.forget_set else ForgetSet.from_config(config)
     retain_idx, forget_idx = forget.split(len(train), labels, names)
     data = AuditData.build(train, test, forget_idx, retain_idx, args.audit_retain_samples, config.seed)
     log(f"forget set {forget.describe()} ({len(forget_idx)} rows, sha256 {forget.spec_hash()[:12]}); "
