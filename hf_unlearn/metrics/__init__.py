@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import datasets
 import evaluate
 
 METRICS_DIR = Path(__file__).resolve().parent
@@ -19,3 +20,15 @@ def load_metric(name: str, **kwargs) -> evaluate.EvaluationModule:
     if name not in available_metrics():
         raise ValueError(f"Unknown metric {name!r}; shipped metrics: {', '.join(available_metrics())}.")
     return evaluate.load(str(METRICS_DIR / name), **kwargs)
+
+
+def sample_metric_info(description: str, citation: str, inputs_description: str,
+                       predictions: str = "float64") -> evaluate.MetricInfo:
+    """The `MetricInfo` every shipped metric shares: one prediction (of dtype `predictions`) and one integer
+    reference per sample."""
+    return evaluate.MetricInfo(
+        description=description,
+        citation=citation,
+        inputs_description=inputs_description,
+        features=datasets.Features({"predictions": datasets.Value(predictions), "references": datasets.Value("int64")}),
+    )

@@ -1,8 +1,9 @@
 """Accuracy: the share of predictions equal to the reference labels."""
 
-import datasets
 import evaluate
 import numpy as np
+
+from hf_unlearn.metrics import sample_metric_info
 
 _DESCRIPTION = "Accuracy = (correct predictions) / (all predictions), between 0 and 1."
 _KWARGS = """
@@ -18,12 +19,7 @@ class Accuracy(evaluate.Metric):
     """Classification accuracy, loadable offline from this folder."""
 
     def _info(self):
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
-        )
+        return sample_metric_info(_DESCRIPTION, "", _KWARGS, predictions="int64")
 
     def _compute(self, predictions, references):
         predictions, references = np.asarray(predictions), np.asarray(references)

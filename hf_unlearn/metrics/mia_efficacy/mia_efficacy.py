@@ -6,10 +6,11 @@ set; MIA-efficacy is the share (in %) of forget samples it predicts to be non-me
 forget set looks more like unseen data; a model retrained without the forget set is the reference value.
 """
 
-import datasets
 import evaluate
 import numpy as np
 from sklearn.svm import SVC
+
+from hf_unlearn.metrics import sample_metric_info
 
 _KWARGS = """
 Args:
@@ -25,11 +26,10 @@ class MIAEfficacy(evaluate.Metric):
     """SalUn's SVC attack, trained on retain vs test, evaluated on the forget set."""
 
     def _info(self):
-        return evaluate.MetricInfo(
-            description=__doc__,
-            citation="Fan et al., SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency, ICLR 2024",
-            inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}),
+        return sample_metric_info(
+            __doc__,
+            "Fan et al., SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency, ICLR 2024",
+            _KWARGS,
         )
 
     def _compute(self, predictions, references, seed=0):

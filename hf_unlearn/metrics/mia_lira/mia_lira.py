@@ -7,11 +7,11 @@ lies. Reported: AUC, balanced accuracy and TPR at 1% / 0.1% FPR of members vs no
 stratified bootstrap interval.
 """
 
-import datasets
 import evaluate
 import numpy as np
 
 from hf_unlearn.audit import bootstrap_attack_stats, flat_intervals, lira_scores
+from hf_unlearn.metrics import sample_metric_info
 
 _KWARGS = """
 Args:
@@ -32,11 +32,10 @@ class MIALiRA(evaluate.Metric):
     """Likelihood-ratio attack with reference models."""
 
     def _info(self):
-        return evaluate.MetricInfo(
-            description=__doc__,
-            citation="Carlini et al., Membership Inference Attacks From First Principles, IEEE S&P 2022",
-            inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}),
+        return sample_metric_info(
+            __doc__,
+            "Carlini et al., Membership Inference Attacks From First Principles, IEEE S&P 2022",
+            _KWARGS,
         )
 
     def _compute(self, predictions, references, reference_confidences=None, reference_in=None, online=True,

@@ -7,11 +7,11 @@ exceeds by a factor `gamma`. Reported: AUC, balanced accuracy and TPR at 1% / 0.
 non-members, each with a stratified bootstrap interval.
 """
 
-import datasets
 import evaluate
 import numpy as np
 
 from hf_unlearn.audit import bootstrap_attack_stats, flat_intervals, rmia_scores
+from hf_unlearn.metrics import sample_metric_info
 
 _KWARGS = """
 Args:
@@ -32,11 +32,10 @@ class MIARMIA(evaluate.Metric):
     """Relative membership inference with reference models and population samples."""
 
     def _info(self):
-        return evaluate.MetricInfo(
-            description=__doc__,
-            citation="Zarifzadeh et al., Low-Cost High-Power Membership Inference Attacks, ICML 2024",
-            inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}),
+        return sample_metric_info(
+            __doc__,
+            "Zarifzadeh et al., Low-Cost High-Power Membership Inference Attacks, ICML 2024",
+            _KWARGS,
         )
 
     def _compute(self, predictions, references, reference_probabilities=None, reference_in=None,

@@ -6,11 +6,12 @@ attack accuracy is averaged over stratified shuffle splits. 0.5 means the attack
 (what a model that never saw the forget set scores); higher means the forget set is still recognisable.
 """
 
-import datasets
 import evaluate
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedShuffleSplit, cross_val_score
+
+from hf_unlearn.metrics import sample_metric_info
 
 _KWARGS = """
 Args:
@@ -29,11 +30,10 @@ class MIAScore(evaluate.Metric):
     """Challenge-kit membership-inference attack on per-sample losses."""
 
     def _info(self):
-        return evaluate.MetricInfo(
-            description=__doc__,
-            citation="NeurIPS 2023 Machine Unlearning Challenge starting kit (Triantafillou et al.)",
-            inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("int64")}),
+        return sample_metric_info(
+            __doc__,
+            "NeurIPS 2023 Machine Unlearning Challenge starting kit (Triantafillou et al.)",
+            _KWARGS,
         )
 
     def _compute(self, predictions, references, n_splits=10, seed=0):
