@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
+from sklearn.metrics import roc_curve
 
 from ..data import ImageTransform
 from ..evaluation import Predictions, predict
 from ..metrics import load_metric
-from .attacks import logit_confidence, true_class_probability
+from .attacks import lira_scores, logit_confidence, rmia_scores, true_class_probability
 from .stats import bootstrap_attack_stats
 
 #: Attack name -> tier, in report order.
@@ -75,7 +76,6 @@ def attack_scores(target: dict[str, Predictions], refs: list[dict[str, Predictio
 
     LiRA uses one global variance when `fixed_variance` (default: with fewer than 16 reference models,
     where per-sample variances from K/2 values are too noisy, as Carlini et al. advise)."""
-    from .attacks import lira_scores, rmia_scores
 
     audited = np.concatenate([data.forget, data.nonmember])
     members = np.r_[np.ones(len(data.forget), bool), np.zeros(len(data.nonmember), bool)]
@@ -117,8 +117,6 @@ def audit_model(target: dict[str, Predictions], refs: list[dict[str, Predictions
     """Statistics (with intervals) of every attack on one model, and its ROC curves for the plots."""
     report: dict[str, Any] = {}
     curves: dict[str, Any] = {}
-    from sklearn.metrics import roc_curve
-
     for name, (scores, members) in attack_scores(target, refs, membership, data, fixed_variance).items():
         report[name] = {"tier": ATTACKS[name], **bootstrap_attack_stats(scores, members, n_bootstrap, seed=seed)}
         fpr, tpr, _ = roc_curve(members, scores)
