@@ -86,6 +86,26 @@ def to_standard_columns(dataset: Dataset, image_column: str, label_column: str) 
     return dataset.cast(Features({"image": Image(), "label": Value("int64")}))
 
 
+def content_digest(dataset: Dataset, image_column: str = "image", label_column: str = "label") -> str:
+    """SHA-256 of a dataset's images (their encoded bytes, or the files they point to) and labels, in row order.
+
+    Unlike `Dataset._fingerprint`, it depends only on the content: the same rows loaded from the Hub, from
+    parquet or rebuilt in memory give the same digest."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    raw = dataset.select_columns([image_column, label_column]).cast_column(image_column, Image(decode=False))
+    for batch in raw.iter(batch_size=1000):
+        for image, label in zip(batch[image_column], batch[label_column], strict=True):
+            if image["bytes"] is None:
+                with open(image["path"], "rb") as f:
+                    data = f.read()
+            else:
+                data = image["bytes"]
+            digest.update(len(data).to_bytes(8, "little") + data + int(label).to_bytes(8, "little", signed=True))
+    return digest.hexdigest()
+
+
 def images_to_dataset(images: Sequence[Any], labels: Sequence[int], class_names: Sequence[str] | None = None) -> Dataset:
     """A `datasets.Dataset` (`image`, `label`) from PIL images and integer labels."""
     label_feature = ClassLabel(names=list(class_names)) if class_names else Value("int64")

@@ -27,7 +27,10 @@ TABLE_COLUMNS = (("forget_accuracy", "forget acc"), ("retain_accuracy", "retain 
 
 @dataclass
 class ClassifierRecipe:
-    """How the original model (and, identically, the retrained reference) is trained from scratch."""
+    """How the original model (and, identically, the retrained reference) is trained from scratch.
+
+    `batch_size` is the global batch: under N processes each takes batch_size / N, so the recipe (and every
+    result and cache keyed by it) means the same training whatever the number of processes."""
 
     epochs: float = 30.0
     learning_rate: float = 0.05
@@ -41,7 +44,10 @@ class ClassifierRecipe:
         args.output_dir = output_dir
         args.num_train_epochs = self.epochs
         args.learning_rate = self.learning_rate
-        args.per_device_train_batch_size = self.batch_size
+        if self.batch_size % args.world_size:
+            raise ValueError(f"The batch size {self.batch_size} does not split over {args.world_size} processes: "
+                             f"choose a multiple of {args.world_size}.")
+        args.per_device_train_batch_size = self.batch_size // args.world_size
         args.weight_decay = self.weight_decay
         args.lr_scheduler_type = "cosine"
         args.warmup_steps = 0

@@ -46,3 +46,28 @@ def trained_model_dir(tmp_path_factory, digits, processor):
     model.save_pretrained(out / "model")
     processor.save_pretrained(out / "model")
     return str(out / "model")
+
+
+@pytest.fixture(scope="session")
+def launch_two_processes():
+    return _launch_two_processes
+
+
+def _launch_two_processes(argv: list[str], cwd: str) -> str:
+    """Run `hf-unlearn <argv>` as 2 CPU processes (gloo) the way the README says to, and return its output.
+
+    `accelerate launch --cpu --num_processes 2` starts one process on CPU; `--multi_gpu` with
+    ACCELERATE_USE_CPU=1 starts two."""
+    import shutil
+    import subprocess
+    import sys
+
+    launcher = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or "accelerate"
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "HF_UNLEARN_DEBUG": "1"}
+    done = subprocess.run([launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_unlearn.cli", *argv],
+                          cwd=cwd, env=env, capture_output=True, text=True)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    return output

@@ -132,3 +132,67 @@ def test_reference_attacks_as_offline_evaluate_modules():
         population_probabilities=sigmoid(target[population]),
         population_reference_probabilities=sigmoid(refs[:, population]), n_bootstrap=50)
     assert rmia["auc"] > 0.7 and rmia["tpr_at_1pct_fpr_low"] <= rmia["tpr_at_1pct_fpr"]
+
+
+def test_attack_features_match_hand_computed_values():
+    from hf_unlearn.audit.attacks import attack_feature
+
+    probs = np.array([[0.25, 0.25, 0.25, 0.25], [1.0, 0.0, 0.0, 0.0], [0.7, 0.2, 0.1, 0.0]])
+    labels = np.array([0, 0, 1])
+    np.testing.assert_allclose(attack_feature(probs, labels, "confidence"), [0.25, 1.0, 0.2])
+    entropy = attack_feature(probs, labels, "entropy")
+    assert entropy[0] == pytest.approx(np.log(4)) and entropy[1] == pytest.approx(0, abs=1e-12)
+    assert entropy[2] == pytest.approx(-(0.7 * np.log(0.7) + 0.2 * np.log(0.2) + 0.1 * np.log(0.1)))
+    m_entropy = attack_feature(probs, labels, "modified_entropy")
+    # uniform: -(0.75) log 0.25 - 3 * 0.25 log 0.75; certain and right: 0; sample 3 (true class 1, p_y = 0.2):
+    assert m_entropy[0] == pytest.approx(-0.75 * np.log(0.25) - 3 * 0.25 * np.log(0.75))
+    assert m_entropy[1] == pytest.approx(0, abs=1e-12)
+    assert m_entropy[2] == pytest.approx(-0.8 * np.log(0.2) - 0.7 * np.log(0.3) - 0.1 * np.log(0.9))
+    with pytest.raises(ValueError, match="modified_entropy"):
+        attack_feature(probs, labels, "margin")
+
+
+@pytest.mark.parametrize("shift", [0.0, 1.5])
+def test_svc_attack_matches_the_bayes_boundary_on_gaussian_features(shift):
+    """Members ~ N(shift, 1), non-members ~ N(0, 1): the best boundary is shift / 2, so an audited member is
+    called a non-member with probability Phi(-shift / 2) and the balanced accuracy is Phi(shift / 2). The RBF
+    decision function flattens far from the data, so it ranks a little worse than the feature itself (whose
+    AUC is Phi(shift / sqrt 2)), never better."""
+    from hf_unlearn.audit.attacks import svc_attack_scores
+
+    rng = np.random.default_rng(2)
+    known_members, known_nonmembers = rng.normal(shift, 1, 2000), rng.normal(0, 1, 2000)
+    audited = np.r_[rng.normal(shift, 1, 3000), rng.normal(0, 1, 3000)]
+    members = np.r_[np.ones(3000), np.zeros(3000)].astype(bool)
+    scores = svc_attack_scores(known_members, known_nonmembers, audited, seed=0)
+    called_nonmember = 100 * np.mean(scores[members] <= 0)
+    if shift:
+        assert called_nonmember == pytest.approx(100 * norm.cdf(-shift / 2), abs=4)
+        stats = attack_stats(scores, members)
+        assert stats.balanced_accuracy == pytest.approx(norm.cdf(shift / 2), abs=0.02)
+        assert 0.75 < stats.auc <= norm.cdf(shift / np.sqrt(2)) + 0.01
+    else:  # nothing to learn: chance, whatever side the SVC leans to
+        assert attack_stats(scores, members).auc == pytest.approx(0.5, abs=0.03)
+
+
+def test_mia_efficacy_module_takes_any_attack_feature():
+    from hf_unlearn.audit.attacks import attack_feature
+    from hf_unlearn.metrics import load_metric
+
+    rng = np.random.default_rng(3)
+
+    def probabilities(n, peak):  # 10 classes, true class 0 gets `peak` of the mass
+        rest = rng.dirichlet(np.ones(9), n) * (1 - peak)[:, None]
+        return np.c_[peak, rest]
+
+    retain, test = probabilities(800, rng.uniform(0.9, 1.0, 800)), probabilities(800, rng.uniform(0.1, 0.6, 800))
+    forgotten, memorised = probabilities(200, rng.uniform(0.1, 0.6, 200)), probabilities(200, rng.uniform(0.9, 1.0, 200))
+    groups = np.r_[np.ones(800), np.zeros(800), np.full(200, 2)].astype(int)
+    metric = load_metric("mia_efficacy")
+    for feature in ("confidence", "entropy", "modified_entropy"):
+        def efficacy(forget, feature=feature):
+            values = [attack_feature(p, np.zeros(len(p), int), feature) for p in (retain, test, forget)]
+            return metric.compute(predictions=np.concatenate(values), references=groups)["mia_efficacy"]
+
+        assert efficacy(forgotten) > 80, feature
+        assert efficacy(memorised) < 20, feature

@@ -12,6 +12,10 @@ of the others (`ref_in[k, i]` says which).
   target's probability of the true label to its average over reference models, compared pairwise with the
   same ratio on population samples z; the score is the share of z the sample beats by a factor `gamma`.
   Offline (OUT models only), the average is corrected with the paper's linear approximation `a`.
+
+And the population attack of SalUn (Fan et al. 2024), which needs no reference model: an SVC learns members
+from non-members on one output feature per sample (true-class confidence, prediction entropy, or the
+modified entropy of Song & Mittal 2021) on samples whose membership is known, then scores the audited ones.
 """
 
 from __future__ import annotations
@@ -38,6 +42,46 @@ def true_class_probability(logits: np.ndarray, labels: np.ndarray) -> np.ndarray
     shifted = logits - logits.max(axis=1, keepdims=True)
     probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
     return probs[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)]
+
+
+#: Output features of SalUn's SVC attack: name -> f(probabilities (n, C), labels (n,)) -> (n,).
+ATTACK_FEATURES = ("confidence", "entropy", "modified_entropy")
+
+
+def attack_feature(probabilities: np.ndarray, labels: np.ndarray, name: str) -> np.ndarray:
+    """One membership feature per sample from class probabilities: `confidence` p_y, `entropy`
+    -sum p log p, or `modified_entropy` -(1 - p_y) log p_y - sum_{c != y} p_c log(1 - p_c) (Song & Mittal)."""
+    if name not in ATTACK_FEATURES:
+        raise ValueError(f"Unknown attack feature {name!r}; choose one of {', '.join(ATTACK_FEATURES)}.")
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-30, 1.0)
+    rows, labels = np.arange(len(p)), np.asarray(labels, dtype=np.int64)
+    p_y = p[rows, labels]
+    if name == "confidence":
+        return p_y
+    if name == "entropy":
+        return -(p * np.log(p)).sum(axis=1)
+    others = p.copy()
+    others[rows, labels] = 0.0
+    return -(1.0 - p_y) * np.log(p_y) - (others * np.log(np.clip(1.0 - others, 1e-30, 1.0))).sum(axis=1)
+
+
+def svc_attack_scores(member_feature: np.ndarray, nonmember_feature: np.ndarray, audited_feature: np.ndarray,
+                      seed: int = 0) -> np.ndarray:
+    """SalUn's SVC attack (RBF kernel, C=3, gamma "auto"): fit on known members vs non-members, subsampled to
+    equal counts, then the signed distance of each audited sample to the boundary (> 0 = called a member)."""
+    from sklearn.svm import SVC
+
+    members, nonmembers = (np.asarray(x, dtype=np.float64).ravel() for x in (member_feature, nonmember_feature))
+    audited = np.asarray(audited_feature, dtype=np.float64).ravel()
+    if min(len(members), len(nonmembers)) < 2 or len(audited) == 0:
+        raise ValueError("The SVC attack needs >= 2 known members, >= 2 known non-members and >= 1 audited sample.")
+    if not all(np.all(np.isfinite(x)) for x in (members, nonmembers, audited)):
+        raise ValueError("SVC attack features contain NaN or infinite values.")
+    n = min(len(members), len(nonmembers))
+    rng = np.random.default_rng(seed)
+    x = np.r_[rng.choice(members, n, replace=False), rng.choice(nonmembers, n, replace=False)]
+    attack = SVC(C=3, gamma="auto", kernel="rbf").fit(x.reshape(-1, 1), np.r_[np.ones(n), np.zeros(n)])
+    return attack.decision_function(audited.reshape(-1, 1))
 
 
 def _check_refs(target: np.ndarray, refs: np.ndarray, ref_in: np.ndarray | None) -> None:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 from ..arguments import DataArguments, ScratchModelArguments, as_dict, load_splits
@@ -24,6 +25,7 @@ from ..config import UnlearningConfig
 from ..data import ImageTransform, class_names, find_columns, model_num_channels, to_standard_columns
 from ..forget import ForgetSet
 from ..trainer import load_forget_set
+from .attacks import true_class_probability
 from .reference_models import ReferenceSpec, load_reference_models, train_reference_models
 from .run import ATTACKS, AuditData, audit_model, plot_audit, predictions_by_group, write_report
 
@@ -71,7 +73,8 @@ def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
     retain_idx, forget_idx = forget.split(len(train), labels, names)
     data = AuditData.build(train, test, forget_idx, retain_idx, args.audit_retain_samples, config.seed)
     log(f"forget set {forget.describe()} ({len(forget_idx)} rows, sha256 {forget.spec_hash()[:12]}); "
-        f"{len(data.nonmember)} held-out non-members, {len(data.population)} population rows")
+        f"{len(data.nonmember)} held-out non-members, {len(data.population)} population rows; "
+        f"{config.world_size} process{'es' if config.world_size > 1 else ''}")
 
     first = next(iter(models.values()))
     if args.image_processor:
@@ -92,24 +95,28 @@ def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
         def make_model() -> Any:
             return AutoModelForImageClassification.from_config(template)
 
+    show = config.should_log and not config.disable_tqdm  # progress bars on the main process
     spec = ReferenceSpec(args.num_reference_models, args.original_epochs, args.original_learning_rate,
                          args.original_batch_size, config.seed)
     folders, membership = train_reference_models(data.pool, make_model, processor, spec, config,
-                                                 args.reference_cache_dir, log=log)
+                                                 args.reference_cache_dir, log=log, progress=show)
     log(f"{len(folders)} reference models ready ({os.path.dirname(folders[0])})")
-    refs = [predictions_by_group(m, data, transform, config) for m in load_reference_models(folders)]
+    refs = [predictions_by_group(m, data, transform, config)
+            for m in tqdm(load_reference_models(folders), desc="scoring reference models", disable=not show)]
     report: dict[str, Any] = {"forget_set": {**forget.to_dict(), "sha256": forget.spec_hash(),
                                              "num_forget": int(len(forget_idx))},
                               "counts": {k: int(len(v)) for k, v in data.groups().items()},
                               "reference_models": {**asdict(spec), "cache": os.path.dirname(folders[0])},
                               "attacks": {k: f"tier {v}" for k, v in ATTACKS.items()}, "models": {}}
     curves, histograms = {}, {}
-    for name, model in loaded.items():
+    for name, model in tqdm(loaded.items(), desc="auditing models", disable=not show):
         target = predictions_by_group(model, data, transform, config)
         report["models"][name], curves[name] = audit_model(target, refs, membership, data, args.n_bootstrap, config.seed)
         report["models"][name]["folder"] = models[name]
-        histograms[name] = {"forget": target["forget"].losses, "retain": target["retain"].losses,
-                            "held-out": target["nonmember"].losses}
+        histograms[name] = {quantity: {group: values(target[key]) for group, key in
+                                       (("forget", "forget"), ("retain", "retain"), ("held-out", "nonmember"))}
+                            for quantity, values in (("loss", lambda p: p.losses),
+                                                     ("confidence", lambda p: true_class_probability(p.logits, p.labels)))}
         log(f"{name}: " + ", ".join(f"{a} AUC {s['auc']['value']:.3f}" for a, s in report["models"][name].items()
                                      if isinstance(s, dict) and "auc" in s))
     if config.should_save:
@@ -119,7 +126,8 @@ def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
 
 
 def format_audit(report: dict[str, Any]) -> str:
-    """Markdown: one row per attack, a column per model: AUC and TPR at 1% FPR with 95% intervals."""
+    """Markdown: one row per attack, a column per model: AUC and TPR at 1% FPR with 95% intervals (and
+    SalUn's MIA-efficacy for the SVC attacks)."""
     models = list(report["models"])
     lines = ["| attack | tier | " + " | ".join(f"{m} AUC | {m} TPR@1%FPR" for m in models) + " |",
              "|---|---|" + "---|---|" * len(models)]
@@ -133,5 +141,7 @@ def format_audit(report: dict[str, Any]) -> str:
             for key in ("auc", "tpr_at_1pct_fpr"):
                 s = stats[key]
                 cells.append(f"{s['value']:.3f} [{s['low']:.3f}, {s['high']:.3f}]")
+            if "mia_efficacy" in stats:
+                cells[-2] += f" (MIA-eff. {stats['mia_efficacy']:.1f}%)"
         lines.append(f"| {attack} | {tier} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

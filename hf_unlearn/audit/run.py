@@ -2,7 +2,8 @@
 on the same forget set, held-out samples and reference models; a JSON report and plots.
 
 Members are the forget set (what the model was asked to forget); non-members are half of the held-out
-split; the other half is RMIA's population. The retained training rows give tier 2 its members.
+split; the other half is RMIA's population. Tier 2's SVC learns members from non-members on rows that are
+never audited (a sample of the retained training rows vs the population) before it scores the audited rows.
 """
 
 from __future__ import annotations
@@ -20,11 +21,19 @@ from sklearn.metrics import roc_curve
 from ..data import ImageTransform
 from ..evaluation import Predictions, predict
 from ..metrics import load_metric
-from .attacks import lira_scores, logit_confidence, rmia_scores, true_class_probability
+from .attacks import (
+    ATTACK_FEATURES,
+    attack_feature,
+    lira_scores,
+    logit_confidence,
+    rmia_scores,
+    svc_attack_scores,
+    true_class_probability,
+)
 from .stats import bootstrap_attack_stats
 
 #: Attack name -> tier, in report order.
-ATTACKS = {"loss": 1, "mia_kit": 1, "confidence": 2, "entropy": 2, "modified_entropy": 2,
+ATTACKS = {"loss": 1, "mia_kit": 1, "svc_confidence": 2, "svc_entropy": 2, "svc_modified_entropy": 2,
            "lira_offline": 3, "lira_online": 3, "rmia_offline": 3, "rmia_online": 3}
 
 
@@ -53,25 +62,14 @@ class AuditData:
                 "population": self.population}
 
 
-def _entropy_scores(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """-entropy and -modified entropy (Song & Mittal 2021): higher = more member-like."""
-    p = np.clip(probs, 1e-30, 1.0)
-    entropy = -(p * np.log(p)).sum(axis=1)
-    rows = np.arange(len(labels))
-    p_y = p[rows, labels]
-    others = p.copy()
-    others[rows, labels] = 0.0
-    m_entropy = -(1 - p_y) * np.log(p_y) - (others * np.log(np.clip(1 - others, 1e-30, 1.0))).sum(axis=1)
-    return -entropy, -m_entropy
-
-
 def predictions_by_group(model: torch.nn.Module, data: AuditData, transform: ImageTransform,
                          args: Any) -> dict[str, Predictions]:
     return {name: predict(model, data.pool.select(rows), transform, args) for name, rows in data.groups().items()}
 
 
 def attack_scores(target: dict[str, Predictions], refs: list[dict[str, Predictions]], membership: np.ndarray,
-                  data: AuditData, fixed_variance: bool | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                  data: AuditData, fixed_variance: bool | None = None,
+                  seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per attack: (scores, is_member) over forget (members) + non-members. Higher score = member.
 
     LiRA uses one global variance when `fixed_variance` (default: with fewer than 16 reference models,
@@ -86,11 +84,13 @@ def attack_scores(target: dict[str, Predictions], refs: list[dict[str, Predictio
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     losses = np.concatenate([target["forget"].losses, target["nonmember"].losses])
     out["loss"] = (-losses, members)
-    probs = np.concatenate([target["forget"].probabilities, target["nonmember"].probabilities])
-    labels = np.concatenate([target["forget"].labels, target["nonmember"].labels])
-    out["confidence"] = (probs[np.arange(len(labels)), labels], members)
-    neg_entropy, neg_m_entropy = _entropy_scores(probs, labels)
-    out["entropy"], out["modified_entropy"] = (neg_entropy, members), (neg_m_entropy, members)
+    for feature in ATTACK_FEATURES:
+        def values(p: Predictions, name: str = feature) -> np.ndarray:
+            return attack_feature(p.probabilities, p.labels, name)
+
+        audited_values = np.concatenate([values(target["forget"]), values(target["nonmember"])])
+        out[f"svc_{feature}"] = (svc_attack_scores(values(target["retain"]), values(target["population"]),
+                                                   audited_values, seed=seed), members)
 
     ref_in = membership[:, audited]
     if fixed_variance is None:
@@ -117,8 +117,10 @@ def audit_model(target: dict[str, Predictions], refs: list[dict[str, Predictions
     """Statistics (with intervals) of every attack on one model, and its ROC curves for the plots."""
     report: dict[str, Any] = {}
     curves: dict[str, Any] = {}
-    for name, (scores, members) in attack_scores(target, refs, membership, data, fixed_variance).items():
+    for name, (scores, members) in attack_scores(target, refs, membership, data, fixed_variance, seed).items():
         report[name] = {"tier": ATTACKS[name], **bootstrap_attack_stats(scores, members, n_bootstrap, seed=seed)}
+        if name.startswith("svc_"):  # SalUn's MIA-efficacy: % of the forget set the SVC calls non-members
+            report[name]["mia_efficacy"] = float(100.0 * np.mean(scores[members] <= 0))
         fpr, tpr, _ = roc_curve(members, scores)
         curves[name] = (fpr, tpr)
     kit = load_metric("mia_score").compute(
@@ -129,7 +131,8 @@ def audit_model(target: dict[str, Predictions], refs: list[dict[str, Predictions
 
 
 def plot_audit(curves: dict[str, dict[str, Any]], histograms: dict[str, dict[str, np.ndarray]], out_dir: str) -> list[str]:
-    """ROC curves (log-log) per model, and loss histograms of forget / retain / held-out per model."""
+    """ROC curves (log-log) per model, and histograms of forget / retain / held-out per model and quantity
+    (`histograms[model][quantity][group]`: per-sample loss, true-class confidence)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -150,13 +153,18 @@ def plot_audit(curves: dict[str, dict[str, Any]], histograms: dict[str, dict[str
     paths.append(os.path.join(out_dir, "roc_curves.png"))
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
-    fig, axes = plt.subplots(1, len(histograms), figsize=(5 * len(histograms), 3.8), squeeze=False)
-    for ax, (model, losses) in zip(axes[0], histograms.items(), strict=True):
-        bins = np.linspace(0, max(float(np.percentile(np.concatenate(list(losses.values())), 99)), 1e-3), 40)
-        for group, values in losses.items():
-            ax.hist(np.clip(values, 0, bins[-1]), bins=bins, alpha=0.5, density=True, label=group)
-        ax.set_xlabel("per-sample loss"), ax.set_title(model)
-        ax.legend(fontsize=7)
+    quantities = list(next(iter(histograms.values())))
+    fig, axes = plt.subplots(len(quantities), len(histograms), figsize=(5 * len(histograms), 3.5 * len(quantities)),
+                             squeeze=False)
+    for col, (model, per_quantity) in enumerate(histograms.items()):
+        for row, quantity in enumerate(quantities):
+            ax, groups = axes[row][col], per_quantity[quantity]
+            high = float(np.percentile(np.concatenate(list(groups.values())), 99)) if quantity == "loss" else 1.0
+            bins = np.linspace(0, max(high, 1e-3), 40)
+            for group, values in groups.items():
+                ax.hist(np.clip(values, 0, bins[-1]), bins=bins, alpha=0.5, density=True, label=group)
+            ax.set_xlabel(f"per-sample {quantity}"), ax.set_title(model)
+            ax.legend(fontsize=7)
     fig.tight_layout()
     paths.append(os.path.join(out_dir, "loss_histograms.png"))
     fig.savefig(paths[-1], dpi=120)

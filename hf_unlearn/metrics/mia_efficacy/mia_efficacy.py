@@ -1,20 +1,23 @@
 """MIA-efficacy of SalUn (Fan et al., ICLR 2024): how much of the forget set an attacker calls "not trained on".
 
 An SVC (RBF kernel, C=3) learns to tell retain samples (members) from test samples (non-members) by one
-feature per sample, by default the model's confidence in the true class. It is then applied to the forget
-set; MIA-efficacy is the share (in %) of forget samples it predicts to be non-members. Higher means the
-forget set looks more like unseen data; a model retrained without the forget set is the reference value.
+feature per sample: the model's confidence in the true class (SalUn's default), the entropy of its
+prediction, or its modified entropy (Song & Mittal 2021); `hf_unlearn.audit.attacks.attack_feature` computes
+each from class probabilities. The SVC is then applied to the forget set; MIA-efficacy is the share (in %) of
+forget samples it predicts to be non-members. Higher means the forget set looks more like unseen data; a
+model retrained without the forget set is the reference value.
 """
 
 import evaluate
 import numpy as np
-from sklearn.svm import SVC
 
+from hf_unlearn.audit.attacks import svc_attack_scores
 from hf_unlearn.metrics import sample_metric_info
 
 _KWARGS = """
 Args:
-    predictions (list of float): one attack feature per sample (e.g. true-class confidence).
+    predictions (list of float): one attack feature per sample (true-class confidence, entropy or modified
+        entropy, from `hf_unlearn.audit.attacks.attack_feature`).
     references (list of int): the sample's group: 1 = retain (member), 0 = test (non-member), 2 = forget (target).
     seed (int): seed of the subsample that balances retain and test, default 0.
 Returns:
@@ -37,13 +40,8 @@ class MIAEfficacy(evaluate.Metric):
         group = np.asarray(references, dtype=np.int64)
         if not np.all(np.isfinite(feature)):
             raise ValueError("MIA-efficacy inputs contain NaN or infinite values.")
-        retain, test, forget = (np.flatnonzero(group == g) for g in (1, 0, 2))
+        retain, test, forget = (feature[group == g] for g in (1, 0, 2))
         if min(len(retain), len(test)) < 2 or len(forget) == 0:
             raise ValueError("MIA-efficacy needs >= 2 retain, >= 2 test and >= 1 forget samples.")
-        n = min(len(retain), len(test))
-        rng = np.random.default_rng(seed)
-        shadow = np.concatenate([rng.choice(retain, n, replace=False), rng.choice(test, n, replace=False)])
-        attack = SVC(C=3, gamma="auto", kernel="rbf")
-        attack.fit(feature[shadow].reshape(-1, 1), np.r_[np.ones(n), np.zeros(n)])
-        called_member = attack.predict(feature[forget].reshape(-1, 1))
+        called_member = svc_attack_scores(retain, test, forget, seed=seed) > 0
         return {"mia_efficacy": float(100.0 * (1.0 - called_member.mean()))}
