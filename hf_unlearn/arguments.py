@@ -54,6 +54,9 @@ class RunArguments(DataArguments, ScratchModelArguments):
     reference_model_path: str | None = field(
         default=None, metadata={"help": "Optional model retrained on the retain set, scored beside the others."}
     )
+    command: str | None = field(
+        default=None, metadata={"help": "Command line shown in the model card to reproduce the run (default: argv)."}
+    )
 
 
 def as_dict(value: dict | str | None) -> dict[str, Any] | None:

@@ -302,7 +302,9 @@ class Benchmark:
 
     # -------------------------------------------------------------------------------------- report
     def summary(self) -> dict[str, Any]:
-        return {"command": self.args.command or command_line(), "records": self.records,
+        from .card import redact_command
+
+        return {"command": redact_command(self.args.command or command_line()), "records": self.records,
                 "aggregate": aggregate(self.records), "settings": self.settings,
                 "methods": {name: {"method": m, **o} for name, (m, o) in self.variants.items()},
                 "sequential": self.sequential, "seeds": list(self.args.seeds),

@@ -1,27 +1,41 @@
-"""Model cards: the unlearning evidence, rendered from `model_cards/template.md` in the form the Hub reads."""
+"""Model cards: the unlearning evidence, rendered from `model_cards/template.md` in the form the Hub reads.
+
+What is published is redacted first (`redacted_report`): forget-set row ids, the seed that draws a random
+forget set, earlier requests' file paths and tokens never reach a card or a pushed file.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .evaluation import format_metric
+from . import __version__
+from .audit.stats import auc_interval, wilson_interval
 
 METRIC_LABELS = {
     "forget_accuracy": "Forget accuracy",
     "retain_accuracy": "Retain accuracy",
     "test_accuracy": "Test accuracy",
+    "mia_auc": "MIA AUC (loss attack)",
     "mia_score": "MIA score (challenge kit)",
     "mia_efficacy": "MIA-efficacy (SalUn)",
     "avg_gap": "Avg Gap to retrained model",
 }
-SPLITS = {"mia_score": "forget+test", "mia_efficacy": "forget (attack trained on retain+test)",
-          "avg_gap": "forget+retain+test"}
+SPLITS = {"mia_auc": "forget vs test", "mia_score": "forget vs test",
+          "mia_efficacy": "forget (attack trained on retain vs test)", "avg_gap": "forget, retain and test"}
 ROW_NAMES = {"original": "original (before unlearning)", "retrained": "retrained from scratch (reference)",
              "unlearned": "unlearned (this model)"}
+#: What the published report leaves out: forget-set ids and the seed that redraws them, local paths of
+#: earlier requests, credentials.
+PRIVATE_CONFIG_KEYS = ("forget_indices", "forget_seed", "previous_forget_sets")
+PRIVATE_FORGET_KEYS = ("indices", "seed", "path")
+REPORT_FILE = "unlearning_report.json"
+EVIDENCE_DIR = "evidence"
 
 
 def template_path() -> Path:
@@ -33,8 +47,65 @@ def template_path() -> Path:
     raise FileNotFoundError("The model-card template is missing from the installation; reinstall hf-unlearn.")
 
 
-def eval_results(metrics: dict[str, float], dataset_name: str, dataset_type: str) -> list[EvalResult]:
-    """One `EvalResult` per reported metric of the unlearned model (the Hub shows these)."""
+def is_secret_key(key: str) -> bool:
+    return "token" in key.lower() or key.lower() in ("password", "api_key")
+
+
+def redact_command(command: str | None) -> str | None:
+    """A command line with the value of every token-like option (`--hub_token X`, `--token=X`) replaced."""
+    if not command:
+        return command
+    out, hide_next = [], False
+    for arg in command.split(" "):
+        key = arg.split("=", 1)[0]
+        if hide_next:
+            out.append("<redacted>")
+            hide_next = False
+        elif arg.startswith("--") and is_secret_key(key.lstrip("-")):
+            out.append(f"{key}=<redacted>" if "=" in arg else arg)
+            hide_next = "=" not in arg
+        else:
+            out.append(arg)
+    return " ".join(out)
+
+
+def redacted_report(result: dict[str, Any]) -> dict[str, Any]:
+    """The run's results as they may be published: no forget ids or forget seed, no tokens."""
+    report = json.loads(json.dumps(result, default=str))
+    report["command"] = redact_command(report.get("command"))
+    report["config"] = {k: v for k, v in report.get("config", {}).items()
+                        if k not in PRIVATE_CONFIG_KEYS and not is_secret_key(k)}
+    forget = {k: v for k, v in report.get("forget_set", {}).items() if k not in PRIVATE_FORGET_KEYS}
+    if forget.get("kind") == "fraction":
+        forget["description"] = f"a random {100 * float(forget.get('fraction', 0)):.1f}% of the training rows"
+    report["forget_set"] = forget
+    return report
+
+
+def _intervals(name: str, key: str, metrics: dict[str, float], counts: dict[str, int]) -> str:
+    """A table cell: value and its 95% interval (Wilson for accuracies, Hanley-McNeil for the AUC)."""
+    if key == "avg_gap" and name == "retrained":
+        return "0"
+    if key not in metrics:
+        return "n/a"
+    value = float(metrics[key])
+    sizes = {"forget_accuracy": counts.get("forget", 0), "retain_accuracy": counts.get("eval_retain", 0),
+             "test_accuracy": counts.get("test", 0), "mia_efficacy": counts.get("forget", 0)}
+    if key in sizes:
+        low, high = wilson_interval(value / 100.0, sizes[key])
+        return f"{value:.2f} [{100 * low:.1f}, {100 * high:.1f}]"
+    if key == "mia_auc":
+        low, high = auc_interval(value, counts.get("forget", 0), counts.get("test", 0))
+        return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+    if key == "mia_score":
+        std = metrics.get("mia_score_std")
+        return f"{value:.3f}" + (f" ± {float(std):.3f}" if std is not None else "")
+    return f"{value:.2f}"
+
+
+def eval_results(metrics: dict[str, float], dataset_name: str, dataset_type: str,
+                 audit: dict[str, Any] | None = None, audit_model: str = "unlearned") -> list[EvalResult]:
+    """One `EvalResult` per reported number of the unlearned model (the Hub shows these), audit included."""
     results = []
     for key, label in METRIC_LABELS.items():
         if key not in metrics:
@@ -46,39 +117,100 @@ def eval_results(metrics: dict[str, float], dataset_name: str, dataset_type: str
             metric_type="accuracy" if key.endswith("_accuracy") else key, metric_name=label,
             metric_value=round(float(metrics[key]), 4),
         ))
+    if audit and audit_model in audit.get("models", {}):
+        for attack, stats in audit["models"][audit_model].items():
+            if not isinstance(stats, dict) or "auc" not in stats:
+                continue
+            for stat, label in (("auc", "AUC"), ("tpr_at_1pct_fpr", "TPR at 1% FPR")):
+                results.append(EvalResult(
+                    task_type="image-classification", task_name="Membership-inference audit",
+                    dataset_type=dataset_type, dataset_name=dataset_name, dataset_split="forget vs held-out",
+                    metric_type=f"mia_{attack}_{stat}", metric_name=f"{attack} {label} (tier {stats['tier']})",
+                    metric_value=round(float(stats[stat]["value"]), 4),
+                ))
     return results
 
 
-def render_model_card(result: Any, *, base_model: str | None = None, class_names: list[str] | None = None,
-                      tags: list[str] | None = None, model_name: str | None = None,
-                      dataset_name: str | None = None) -> ModelCard:
-    """Render the card for an `UnlearningResult`."""
-    metrics = result.metrics
+def _audit_rows(audit: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    models = list(audit["models"])
+    rows = []
+    for attack, tier in audit.get("attacks", {}).items():
+        cells = []
+        for m in models:
+            stats = audit["models"][m].get(attack, {})
+            if "auc" not in stats:
+                cells += [f"kit score {stats['mia_score']:.3f}" if "mia_score" in stats else "n/a", ""]
+                continue
+            for key in ("auc", "tpr_at_1pct_fpr"):
+                s = stats[key]
+                cells.append(f"{s['value']:.3f} [{s['low']:.3f}, {s['high']:.3f}]")
+        rows.append({"attack": attack, "tier": str(tier).replace("tier ", ""), "cells": cells})
+    return models, rows
+
+
+def render_model_card(result: dict[str, Any], *, base_model: str | None = None, tags: list[str] | None = None,
+                      model_name: str | None = None, dataset_name: str | None = None,
+                      audit: dict[str, Any] | None = None, audit_model: str = "unlearned",
+                      files: dict[str, str] | None = None, command: str | None = None,
+                      in_progress: int | None = None) -> ModelCard:
+    """Render the card of one unlearning run (`UnlearningResult.to_dict()` or `unlearning_results.json`),
+    optionally with a privacy audit (`audit_report.json`) and evidence files (paths relative to the card)."""
+    from .methods import get_method
+
+    report = redacted_report(result)
+    metrics, counts = report["metrics"], {"eval_retain": 0, "test": 0, **report["counts"]}
+    method = report["method"]
     base = base_model if base_model and not os.path.isdir(base_model) else None
+    dataset = dataset_name or "the model's training data"
     card_data = ModelCardData(
-        model_name=model_name or f"{result.method}-unlearned",
+        model_name=model_name or f"{method}-unlearned",
         base_model=base,
         library_name="transformers",
         pipeline_tag="image-classification",
-        tags=sorted(set(tags or ["hf-unlearn", "machine-unlearning", result.method])),
+        tags=sorted(set(tags or []) | {"hf-unlearn", "machine-unlearning", method}),
         eval_results=eval_results(metrics.get("unlearned", {}), dataset_name or "training data",
-                                  dataset_name or "imagefolder"),
+                                  dataset_name or "imagefolder", audit, audit_model) or None,
     )
-    rows = []
-    for key in ("original", "retrained", "unlearned"):
-        if key in metrics:
-            rows.append({"name": ROW_NAMES[key], **{k: format_metric(key, k, metrics[key]) for k in METRIC_LABELS}})
+    rows = [{"name": ROW_NAMES[k], **{m: _intervals(k, m, metrics[k], counts) for m in METRIC_LABELS}}
+            for k in ("original", "retrained", "unlearned") if k in metrics]
+    audit_models, audit_rows = _audit_rows(audit) if audit else ([], [])
+    try:
+        summary = (get_method(method).__doc__ or "").strip().splitlines()[0]
+    except (KeyError, ValueError, IndexError):
+        summary = ""
+    config = report["config"]
     return ModelCard.from_template(
-        card_data, template_path=str(template_path()), model_name=card_data.model_name, method=result.method,
-        base_model=base, forget_description=result.forget_set.get("description", ""),
-        forget_sha256=result.forget_set.get("sha256", ""), forget_kind=result.forget_set.get("kind"), counts=result.counts, rows=rows,
-        timings=result.timings, config=result.config, class_names=class_names,
-        dataset_name=dataset_name or "the model's training data",
+        card_data, template_path=str(template_path()), model_name=card_data.model_name, method=method,
+        method_summary=summary, base_model=base, forget=report["forget_set"], counts=counts, rows=rows,
+        timings=report.get("timings"), config=config, dataset_name=dataset, version=__version__,
+        config_yaml=yaml.safe_dump(config, sort_keys=True).strip(), audit=audit, audit_models=audit_models,
+        audit_rows=audit_rows, files=files or {}, command=command, in_progress=in_progress,
+        publish_forget_generator=bool(config.get("publish_forget_generator")),
     )
 
 
-def write_model_card(output_dir: str, result: Any, **kwargs: Any) -> Path:
-    """Render and write `README.md` in `output_dir`."""
+def evidence_files(output_dir: str) -> dict[str, str]:
+    """The evidence files present in `output_dir`, as card-relative links."""
+    names = {"roc_curves": "roc_curves.png", "histograms": "loss_histograms.png",
+             "synthetic_samples": "synthetic_samples.png", "audit_roc_curves": "audit/roc_curves.png",
+             "audit_histograms": "audit/loss_histograms.png", "audit_report": "audit/audit_report.json"}
+    return {k: f"{EVIDENCE_DIR}/{v}" for k, v in names.items() if os.path.isfile(os.path.join(output_dir, EVIDENCE_DIR, v))}
+
+
+def write_report(output_dir: str, result: dict[str, Any]) -> Path:
+    """`unlearning_report.json`: the redacted results that are published beside the card."""
+    path = Path(output_dir) / REPORT_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(redacted_report(result), indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def write_model_card(output_dir: str, result: dict[str, Any], **kwargs: Any) -> Path:
+    """Render `README.md` in `output_dir` (atomically), linking the evidence files found there."""
+    kwargs.setdefault("files", evidence_files(output_dir))
     path = Path(output_dir) / "README.md"
-    render_model_card(result, **kwargs).save(str(path))
+    tmp = Path(output_dir) / "README.md.tmp"
+    render_model_card(result, **kwargs).save(str(tmp))
+    os.replace(tmp, path)
     return path

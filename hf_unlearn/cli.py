@@ -1,4 +1,5 @@
-"""`hf-unlearn` command line: `quickstart`, `run`, `benchmark`, `audit` (YAML recipes with overrides) and `methods`."""
+"""`hf-unlearn` command line: `quickstart`, `run`, `benchmark`, `audit` (YAML recipes with overrides), `card`,
+`push` and `methods`."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
         reference = (AutoModelForImageClassification.from_pretrained(run_args.reference_model_path)
                      if run_args.reference_model_path else None)
         trainer = UnlearningTrainer(model=run_args.model_name_or_path, args=config, train_dataset=train,
-                                    eval_dataset=test, reference_model=reference, dataset_name=run_args.dataset_name)
+                                    eval_dataset=test, reference_model=reference, dataset_name=run_args.dataset_name,
+                                    command=run_args.command)
         result = trainer.unlearn()
         names = {"original": "original", "retrained": "retrained", "unlearned": config.method}
         if config.should_save:  # main process only
@@ -46,10 +48,57 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
     processor = vit_image_processor(**(as_dict(run_args.image_processor) or {}))
 
     recipe = ClassifierRecipe(run_args.original_epochs, run_args.original_learning_rate, run_args.original_batch_size)
-    summary = run_comparison(make_model, processor, train, test, config, recipe, dataset_name=run_args.dataset_name)
+    summary = run_comparison(make_model, processor, train, test, config, recipe, dataset_name=run_args.dataset_name,
+                             command=run_args.command)
     if config.should_save:
         print("\n" + format_table(summary["metrics"], summary["timings"]))
     return summary
+
+
+def refresh_card(folder: str, audit_path: str | None = None, audit_model: str = "unlearned") -> str:
+    """Re-render `folder`'s card and report; with an audit, copy its report and plots under evidence/audit/."""
+    import shutil
+
+    from .card import EVIDENCE_DIR, write_model_card, write_report
+    from .publish import load_audit, load_results
+
+    results = load_results(folder)
+    audit = load_audit(audit_path)
+    if audit is not None:
+        if audit_model not in audit["models"]:
+            raise ValueError(f"The audit has no model {audit_model!r} (it has {sorted(audit['models'])}): "
+                             "pass --audit_model with this model's name in the audit recipe.")
+        source = audit_path if os.path.isdir(audit_path) else os.path.dirname(audit_path)
+        target = os.path.join(folder, EVIDENCE_DIR, "audit")
+        os.makedirs(target, exist_ok=True)
+        for name in ("audit_report.json", "roc_curves.png", "loss_histograms.png"):
+            if os.path.isfile(os.path.join(source, name)):
+                shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
+    write_report(folder, results)
+    config = results.get("config", {})
+    return str(write_model_card(
+        folder, results, base_model=results.get("base_model"), dataset_name=results.get("dataset_name"),
+        tags=["hf-unlearn", "machine-unlearning", "image-classification", results["method"]],
+        model_name=(config.get("hub_model_id") or "").split("/")[-1] or None, command=results.get("command"),
+        audit=audit, audit_model=audit_model))
+
+
+def push_command(args: argparse.Namespace) -> None:
+    """`hf-unlearn push`: gate first (the run's push_gate unless --gate), then the upload."""
+    from .publish import load_audit, load_results, push_folder
+
+    results = load_results(args.folder)
+    config = results.get("config", {})
+    audit = load_audit(args.audit)
+    if audit is not None:
+        refresh_card(args.folder, args.audit, args.audit_model)
+    commit = push_folder(
+        args.folder, args.repo_id, token=args.token or None, private=args.private or config.get("hub_private_repo"),
+        gate=args.gate if args.gate is not None else config.get("push_gate"), audit=audit,
+        audit_model=args.audit_model, include_generators=args.push_generators or config.get("push_generators", False),
+        include_forget_generator=args.publish_forget_generator or config.get("publish_forget_generator", False),
+        revision=args.revision)
+    print(f"Pushed {args.folder} to {args.repo_id}: {getattr(commit, 'commit_url', commit)}")
 
 
 def describe_methods() -> str:
@@ -81,6 +130,24 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("audit", add_help=False,
                    help="Membership-inference audit of saved models: `hf-unlearn audit recipe.yaml [...]`.")
     sub.add_parser("methods", help="List the unlearning methods and their options (`method_args`).")
+    card = sub.add_parser("card", help="Re-render an unlearned model folder's card, e.g. with a privacy audit.")
+    card.add_argument("folder", help="Output folder of an unlearning run (holds unlearning_results.json).")
+    push = sub.add_parser("push", help="Check the unlearning gate, then push an unlearned model folder to the Hub.")
+    push.add_argument("folder", help="Output folder of an unlearning run (holds unlearning_results.json).")
+    push.add_argument("--repo_id", required=True, help="Hub repository, e.g. my-org/resnet-cifar10-unlearned.")
+    push.add_argument("--private", action="store_true", help="Create the repository as private.")
+    push.add_argument("--gate", default=None, help="Thresholds as JSON (default: the run's push_gate), e.g. "
+                                                   "'{\"max_avg_gap\": 3, \"max_mia_auc\": 0.6}'.")
+    push.add_argument("--push_generators", action="store_true", help="Also push the retain-set generator.")
+    push.add_argument("--publish_forget_generator", action="store_true",
+                      help="Also push the forget-set generator (trained on the deleted images: only with consent).")
+    push.add_argument("--token", default=None,
+                      help="Hub token (default: HF_TOKEN or `hf auth login`; prefer those: a token typed here lands "
+                           "in the shell history). Never written anywhere by hf-unlearn.")
+    push.add_argument("--revision", default=None, help="Branch to push to.")
+    for p in (card, push):
+        p.add_argument("--audit", default=None, help="Output folder (or audit_report.json) of `hf-unlearn audit`.")
+        p.add_argument("--audit_model", default="unlearned", help="This model's name in the audit's `models`.")
 
     try:
         if argv and argv[0] in ("run", "benchmark", "audit"):
@@ -94,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
                 HfArgumentParser(types).print_help()
                 return 0
             parsed = parse_recipe(argv[1:], types, command=argv[0])
-            if argv[0] == "benchmark" and parsed[0].command is None:  # recorded in the report
-                parsed[0].command = "hf-unlearn " + " ".join(argv)
+            if argv[0] in ("run", "benchmark") and parsed[0].command is None:  # recorded in the report / card
+                parsed[0].command = "hf-unlearn " + " ".join(argv)  # tokens are redacted where it is written
             kinds[argv[0]][1](*parsed)
             return 0
         args = parser.parse_args(argv)
@@ -105,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
             run_quickstart(args.output_dir, method=args.method)
         elif args.command == "methods":
             print(describe_methods())
+        elif args.command == "card":
+            print(f"Card written: {refresh_card(args.folder, args.audit, args.audit_model)}")
+        elif args.command == "push":
+            push_command(args)
         return 0
     except USER_ERRORS as err:
         if os.environ.get("HF_UNLEARN_DEBUG"):

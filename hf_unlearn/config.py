@@ -111,6 +111,23 @@ class UnlearningConfig(TrainingArguments):
     )
     mia_splits: int = field(default=10, metadata={"help": "Cross-validation splits of the membership-inference attack."})
 
+    # ----- publishing -----
+    push_gate: dict | str | None = field(
+        default=None,
+        metadata={"help": "Thresholds the unlearned model must meet before anything is pushed, e.g. "
+                          "{\"max_avg_gap\": 3, \"min_test_accuracy\": 40, \"max_mia_auc\": 0.6} (JSON on the command "
+                          "line; keys max_/min_ + forget_accuracy, retain_accuracy, test_accuracy, mia_auc, mia_score, "
+                          "mia_efficacy, avg_gap, mia_tpr_at_1pct_fpr). A missed threshold stops the push."},
+    )
+    push_generators: bool = field(
+        default=False, metadata={"help": "Also push the retain-set generator (under generators/retain)."}
+    )
+    publish_forget_generator: bool = field(
+        default=False,
+        metadata={"help": "Also publish the forget-set generator and its samples. It was trained on the deleted "
+                          "images and can reproduce them: leave off unless the data owner agrees."},
+    )
+
     # ----- sensible defaults for unlearning (overriding TrainingArguments) -----
     num_train_epochs: float = field(default=2.0, metadata={"help": "Fine-tuning epochs over the combined dataset."})
     learning_rate: float = field(default=0.05, metadata={"help": "Fine-tuning learning rate (SGD; the paper's 0.05)."})
@@ -146,5 +163,8 @@ class UnlearningConfig(TrainingArguments):
                 raise ValueError(f"{name} must be >= 0, got {value}.")
         if self.gan_epochs <= 0 or self.gan_batch_size <= 0:
             raise ValueError("gan_epochs and gan_batch_size must be positive.")
+        from .gate import parse_gate
+
+        parse_gate(self.push_gate)  # a malformed gate fails now, not after the run
         if self.mia_splits < 2:
             raise ValueError(f"mia_splits must be >= 2, got {self.mia_splits}.")

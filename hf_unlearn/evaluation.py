@@ -62,7 +62,8 @@ def predict(model: torch.nn.Module, dataset: Dataset, transform: ImageTransform,
 
 def score_predictions(forget: Predictions, retain: Predictions, test: Predictions, mia_splits: int = 10,
                       seed: int = 0) -> dict[str, float]:
-    """Accuracies (in %) and the challenge-kit MIA score from already computed predictions."""
+    """Accuracies (in %), the challenge-kit MIA score, the loss attack's AUC and SalUn's MIA-efficacy from
+    already computed predictions."""
     accuracy = load_metric("accuracy")
     scores: dict[str, float] = {}
     for name, pred in (("forget", forget), ("retain", retain), ("test", test)):
@@ -74,6 +75,10 @@ def score_predictions(forget: Predictions, retain: Predictions, test: Prediction
         seed=seed,
     )
     scores.update({k: float(v) for k, v in mia.items()})
+    from sklearn.metrics import roc_auc_score  # the loss-threshold attack's AUC, forget (members) vs test
+
+    scores["mia_auc"] = float(roc_auc_score(np.r_[np.ones(len(forget.labels)), np.zeros(len(test.labels))],
+                                            -np.concatenate([forget.losses, test.losses])))
     confidence = {name: p.probabilities[np.arange(len(p.labels)), p.labels] for name, p in
                   (("forget", forget), ("retain", retain), ("test", test))}
     scores["mia_efficacy"] = load_metric("mia_efficacy").compute(

@@ -108,7 +108,7 @@ def format_table(metrics: dict[str, dict[str, float]], timings: dict[str, float]
 
 def run_comparison(make_model: Any, processor: Any, train: Dataset, test: Dataset, config: UnlearningConfig,
                    recipe: ClassifierRecipe, original_model: torch.nn.Module | None = None,
-                   dataset_name: str | None = None) -> dict[str, Any]:
+                   dataset_name: str | None = None, command: str | None = None) -> dict[str, Any]:
     """Original (trained here unless given), retrained reference and unlearned model, scored alike.
 
     `make_model()` returns a freshly initialised classifier. Writes `original/`, `retrained/` and
@@ -136,7 +136,7 @@ def run_comparison(make_model: Any, processor: Any, train: Dataset, test: Datase
     unlearn_args.output_dir = os.path.join(root, "unlearned")
     unlearner = UnlearningTrainer(model=copy.deepcopy(original_model), args=unlearn_args, train_dataset=train,
                                   eval_dataset=test, processing_class=processor, reference_model=retrainer.model,
-                                  dataset_name=dataset_name)
+                                  dataset_name=dataset_name, command=command)
     result = unlearner.unlearn()
     timings[config.method] = result.timings["data_reorganization"] + result.timings["fine_tuning"]
 

@@ -59,7 +59,8 @@ def run_quickstart(output_dir: str = "outputs/quickstart", **overrides: Any) -> 
     print(f"[hf-unlearn] quickstart: digits ({len(data['train'])} train / {len(data['test'])} test), "
           f"forget {ForgetSet.from_config(config).describe()}, method {config.method}, output {output_dir}", flush=True)
     summary = run_comparison(make_model, processor, data["train"], data["test"], config, QUICKSTART_RECIPE,
-                             dataset_name="scikit-learn digits (80% train split)")
+                             dataset_name="scikit-learn digits (80% train split)",
+                             command=f"hf-unlearn quickstart --output_dir {output_dir} --method {config.method}")
     print("\n" + format_table(summary["metrics"], summary["timings"]))
     print(f"\nUnlearned model, generators, results and model card: {os.path.join(output_dir, 'unlearned')}")
     return summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import time
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 from datasets import Dataset
-from transformers import AutoImageProcessor, AutoModelForImageClassification, Trainer
+from transformers import AutoImageProcessor, AutoModelForImageClassification, Trainer, TrainerCallback
 
 from .config import UnlearningConfig
 from .data import (
@@ -43,6 +44,9 @@ class UnlearningResult:
     counts: dict[str, int]
     forget_set: dict[str, Any]
     config: dict[str, Any] = field(default_factory=dict)
+    command: str | None = None
+    base_model: str | None = None
+    dataset_name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,16 +69,30 @@ class UnlearningTrainer(Trainer):
     trained on; the forget set indexes its rows. `eval_dataset` is held-out test data. A model given as an
     instance is fine-tuned in place, as by any Trainer; model files on disk are never written to.
     `reference_model` (optional) is a model retrained from scratch on the retain set, scored beside the
-    others. `dataset_name` names the training data in the model card (default: the dataset's own name).
+    others. `dataset_name` names the training data in the model card (default: the dataset's own name);
+    `command` is the command line that reproduces the run (shown in the card).
+
+    With `push_to_hub=True` nothing is pushed while training: when `unlearn()` ends, the unlearned model is
+    checked against `push_gate` and pushed by `push_to_hub()` only if it passes. The Hub token is kept in
+    memory only, never in `training_args.bin`, results or cards.
     """
 
     _tag_names = ["hf-unlearn", "machine-unlearning", "image-classification"]
 
     def __init__(self, model: Any, args: UnlearningConfig, train_dataset: Dataset, eval_dataset: Dataset | None = None,
                  forget_set: ForgetSet | None = None, processing_class: Any = None,
-                 reference_model: torch.nn.Module | None = None, dataset_name: str | None = None, **kwargs: Any):
+                 reference_model: torch.nn.Module | None = None, dataset_name: str | None = None,
+                 command: str | None = None, **kwargs: Any):
         if not isinstance(args, UnlearningConfig):
             raise TypeError("args must be an UnlearningConfig (it carries the forget set and GAN options).")
+        self._push_when_done, self._hub_token = bool(args.push_to_hub), args.hub_token
+        if args.push_to_hub or args.hub_token:  # the user's args stay as given
+            args = copy.copy(args)
+            args.push_to_hub, args.hub_token = False, None  # no push before the gate; no token in any file
+        from .card import redact_command
+
+        self.command = redact_command(command)
+        self.hub_api: Any = None  # an `HfApi`-like object for pushes (default: HfApi with the token)
         if isinstance(model, str):
             if os.path.isdir(model) and _same_path(model, args.output_dir):
                 raise ValueError(
@@ -128,12 +146,15 @@ class UnlearningTrainer(Trainer):
         self.timings: dict[str, float] = {}
         self._original_predictions: dict[str, Predictions] = {}
         self._evaluation_datasets: dict[str, Dataset] | None = None
+        self.evaluation_predictions: dict[str, dict[str, Predictions]] = {}
+        self.result: UnlearningResult | None = None
 
         if self.method.reinitialize_model:
             torch.manual_seed(args.seed)
             model = type(model)(model.config)
         kwargs.setdefault("data_collator", collate_images)
         super().__init__(model=model, args=args, train_dataset=None, processing_class=processing_class, **kwargs)
+        self.add_callback(CheckpointCardCallback(self))
 
     # ------------------------------------------------------------------ helpers for methods
     def log_phase(self, phase: str, seconds: float, **info: Any) -> None:
@@ -180,10 +201,14 @@ class UnlearningTrainer(Trainer):
         return score_predictions(predictions["forget"], predictions["retain"], predictions["test"],
                                  mia_splits=self.args.mia_splits, seed=self.args.seed)
 
+    def predict_evaluation_sets(self, model: torch.nn.Module | None = None) -> dict[str, Predictions]:
+        """Predictions of `model` (default: the current model) on the forget set, retain sample and test set."""
+        return {k: self.predict_logits(v, model) for k, v in self.evaluation_datasets().items()}
+
     def score_model(self, model: torch.nn.Module | None = None) -> dict[str, float]:
         """Accuracies and MIA scores of `model` (default: the current model) on this request's forget set,
         retain sample and test set: use it to score any other model (a reference, an earlier run) alike."""
-        return self._score({k: self.predict_logits(v, model) for k, v in self.evaluation_datasets().items()})
+        return self._score(self.predict_evaluation_sets(model))
 
     # ------------------------------------------------------------------ Trainer hooks
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
@@ -202,15 +227,19 @@ class UnlearningTrainer(Trainer):
         the generators (Multi-GAN), `unlearning_results.json`, `forget_set.json` and a model card.
         """
         metrics: dict[str, dict[str, float]] = {}
+        predictions = self.evaluation_predictions
         eval_sets = self.evaluation_datasets()
         if evaluate_original and not self.method.reinitialize_model:
             start = time.perf_counter()
-            metrics["original"] = self._score({k: self.original_predictions(k, v) for k, v in eval_sets.items()})
+            predictions["original"] = {k: self.original_predictions(k, v) for k, v in eval_sets.items()}
+            metrics["original"] = self._score(predictions["original"])
             self.log_phase("evaluate_original", time.perf_counter() - start)
         if self.reference_model is not None:
             start = time.perf_counter()
-            metrics["retrained"] = self.score_model(self.reference_model)
+            predictions["retrained"] = self.predict_evaluation_sets(self.reference_model)
+            metrics["retrained"] = self._score(predictions["retrained"])
             self.log_phase("evaluate_reference", time.perf_counter() - start)
+        self._metrics_so_far = metrics
 
         start = time.perf_counter()
         combined = self.method.build_train_dataset()
@@ -225,18 +254,30 @@ class UnlearningTrainer(Trainer):
         self.log_phase("fine_tuning", time.perf_counter() - start)
 
         start = time.perf_counter()
-        metrics["unlearned"] = self.score_model()
+        predictions["unlearned"] = self.predict_evaluation_sets()
+        metrics["unlearned"] = self._score(predictions["unlearned"])
         self.log_phase("evaluate_unlearned", time.perf_counter() - start)
 
         if "retrained" in metrics and "test" in eval_sets:
             for name in ("original", "unlearned"):
                 if name in metrics:
                     metrics[name]["avg_gap"] = avg_gap(metrics[name], metrics["retrained"])
+        result = self._result(metrics)
+        self.result = result
+        self.save_unlearned(result)
+        if self._push_when_done:
+            self.push_to_hub()
+        return result
+
+    def _result(self, metrics: dict[str, dict[str, float]]) -> UnlearningResult:
         counts = {"train": len(self.full_train_dataset), "retain": len(self.retain_dataset),
-                  "forget": len(self.forget_dataset), "test": len(self.test_dataset) if self.test_dataset else 0}
-        sources, source_counts = np.unique(np.asarray(combined["source"]), return_counts=True)
-        counts.update({f"finetune_{k}": int(v) for k, v in zip(sources, source_counts, strict=True)})
-        result = UnlearningResult(
+                  "forget": len(self.forget_dataset), "test": len(self.test_dataset) if self.test_dataset else 0,
+                  "eval_retain": len(self.evaluation_datasets()["retain"])}
+        combined = getattr(self, "combined_dataset", None)
+        if combined is not None:
+            sources, source_counts = np.unique(np.asarray(combined["source"]), return_counts=True)
+            counts.update({f"finetune_{k}": int(v) for k, v in zip(sources, source_counts, strict=True)})
+        return UnlearningResult(
             method=self.args.method,
             metrics=metrics,
             timings=dict(self.timings),
@@ -245,27 +286,90 @@ class UnlearningTrainer(Trainer):
                         "description": self.forget_set.describe(),
                         "previous_sha256": [f.spec_hash() for f in self.previous_forget_sets]},
             config=public_config(self.args),
+            command=self.command,
+            base_model=self.card_kwargs()["base_model"],
+            dataset_name=self.dataset_name,
         )
-        self.result = result
-        self.save_unlearned(result)
-        return result
+
+    def card_kwargs(self) -> dict[str, Any]:
+        """How this run's card names the model, its base, tags and data."""
+        return {"base_model": getattr(self.model.config, "_name_or_path", None) or None,
+                "tags": self._tag_names + [self.args.method], "dataset_name": self.dataset_name,
+                "model_name": (self.args.hub_model_id or "").split("/")[-1] or None, "command": self.command}
 
     def save_unlearned(self, result: UnlearningResult) -> None:
         """Write model, processor, results, forget-set specification and model card to `output_dir`."""
         self.save_model(self.args.output_dir)
         if not self.args.should_save:
             return
+        from .card import EVIDENCE_DIR, write_model_card, write_report
+        from .evidence import plot_membership_evidence, plot_synthetic_samples
+
         out = self.args.output_dir
-        with open(os.path.join(out, RESULTS_FILE), "w") as f:
-            json.dump(result.to_dict(), f, indent=2)
-        with open(os.path.join(out, FORGET_SET_FILE), "w") as f:
-            json.dump({**self.forget_set.to_dict(), "sha256": self.forget_set.spec_hash(),
-                       "num_forget": len(self.forget_dataset), "num_retain": len(self.retain_dataset)}, f, indent=2)
+        _write_json(os.path.join(out, RESULTS_FILE), result.to_dict())
+        _write_json(os.path.join(out, FORGET_SET_FILE),
+                    {**self.forget_set.to_dict(), "sha256": self.forget_set.spec_hash(),
+                     "num_forget": len(self.forget_dataset), "num_retain": len(self.retain_dataset)})
+        evidence = os.path.join(out, EVIDENCE_DIR)
+        plot_membership_evidence(self.evaluation_predictions, evidence)
+        sources = ("synthetic_retain", "synthetic_forget") if self.args.publish_forget_generator else ("synthetic_retain",)
+        plot_synthetic_samples(self.combined_dataset, evidence, self.class_names, sources, seed=self.args.seed)
+        write_report(out, result.to_dict())
+        write_model_card(out, result.to_dict(), **self.card_kwargs())
+
+    def push_to_hub(self, commit_message: str | None = "Unlearned model (hf-unlearn)", blocking: bool = True,
+                    token: str | None = None, revision: str | None = None, private: bool | None = None,
+                    audit: dict[str, Any] | None = None, audit_model: str = "unlearned", **kwargs: Any) -> Any:
+        """Push the unlearned model, its card, report and evidence (and generators when `push_generators`) to
+        `hub_model_id`, after checking `push_gate` (with the `audit` report's attacks when given). A missed
+        threshold raises `GateError` and nothing is created or uploaded. Returns the commit info."""
+        from .gate import enforce_gate
+        from .publish import gate_metrics, push_folder
+
+        if self.result is None:
+            raise RuntimeError("Nothing to push yet: call unlearn() first.")
+        result = self.result.to_dict()
+        enforce_gate(self.args.push_gate, gate_metrics(result, audit, audit_model))  # every rank agrees
+        if not self.is_world_process_zero():
+            return None
+        repo_id = self.args.hub_model_id or os.path.basename(os.path.abspath(self.args.output_dir))
+        return push_folder(self.args.output_dir, repo_id, api=self.hub_api, token=token or self._hub_token,
+                           private=self.args.hub_private_repo if private is None else private,
+                           gate=self.args.push_gate, audit=audit, audit_model=audit_model,
+                           include_generators=self.args.push_generators,
+                           include_forget_generator=self.args.publish_forget_generator,
+                           commit_message=commit_message or "Unlearned model (hf-unlearn)", revision=revision)
+
+    def create_model_card(self, *args: Any, **kwargs: Any) -> None:
+        """The Trainer's card hook: writes this run's card (the evidence card, not the generic one)."""
+        if self.result is not None and self.is_world_process_zero():
+            from .card import write_model_card
+
+            write_model_card(self.args.output_dir, self.result.to_dict(), **self.card_kwargs())
+
+
+class CheckpointCardCallback(TrainerCallback):
+    """Writes a card into every checkpoint folder, marked as in progress (the unlearned numbers come later)."""
+
+    def __init__(self, trainer: UnlearningTrainer):
+        self.trainer = trainer
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        if not (args.should_save and os.path.isdir(folder)):
+            return
         from .card import write_model_card
 
-        write_model_card(out, result, base_model=getattr(self.model.config, "_name_or_path", None) or None,
-                         class_names=self.class_names, tags=self._tag_names + [self.args.method],
-                         dataset_name=self.dataset_name)
+        partial = self.trainer._result(dict(getattr(self.trainer, "_metrics_so_far", {})))
+        write_model_card(folder, partial.to_dict(), in_progress=state.global_step, files={},
+                         **self.trainer.card_kwargs())
+
+
+def _write_json(path: str, payload: dict[str, Any]) -> None:
+    """Write JSON atomically: a reader never sees half a file."""
+    with open(path + ".tmp", "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(path + ".tmp", path)
 
 
 def load_forget_set(path: str, option: str = "previous_forget_sets") -> ForgetSet:
@@ -298,9 +402,6 @@ def exclude_previous(retain: np.ndarray, forget: np.ndarray, previous: list[Forg
 
 def public_config(args: UnlearningConfig) -> dict[str, Any]:
     """The run's config as JSON-safe values, without secrets."""
-    out = {}
-    for key, value in args.to_dict().items():
-        if key in SECRET_FIELDS or "token" in key:
-            continue
-        out[key] = value
-    return out
+    from .card import is_secret_key
+
+    return {k: v for k, v in args.to_dict().items() if k not in SECRET_FIELDS and not is_secret_key(k)}

@@ -94,3 +94,28 @@ def flat_intervals(stats: dict[str, dict[str, float]]) -> dict[str, float]:
     for name, stat in stats.items():
         out.update({name: stat["value"], f"{name}_low": stat["low"], f"{name}_high": stat["high"]})
     return out
+
+
+def wilson_interval(proportion: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion measured on n samples (e.g. an accuracy: proportion in [0, 1])."""
+    from scipy.stats import norm
+
+    if n <= 0:
+        return float("nan"), float("nan")
+    z = float(norm.ppf(0.5 + confidence / 2.0))
+    center = (proportion + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(proportion * (1 - proportion) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, center - half)), float(min(1.0, center + half))
+
+
+def auc_interval(auc: float, n_members: int, n_nonmembers: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Normal-approximation interval of an AUC from its group sizes (Hanley & McNeil 1982)."""
+    from scipy.stats import norm
+
+    if n_members <= 0 or n_nonmembers <= 0:
+        return float("nan"), float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (n_members - 1) * (q1 - auc * auc)
+                + (n_nonmembers - 1) * (q2 - auc * auc)) / (n_members * n_nonmembers)
+    half = float(norm.ppf(0.5 + confidence / 2.0)) * np.sqrt(max(variance, 0.0))
+    return float(max(0.0, auc - half)), float(min(1.0, auc + half))

@@ -1,0 +1,88 @@
+"""Publishing an unlearned model folder to the Hub, behind the unlearning gate.
+
+Uploaded: the model and its processor, the card (`README.md`), the redacted `unlearning_report.json`, the
+evidence plots and, on request, the retain generator (the forget generator only with an explicit opt-in:
+it was trained on the deleted images). Never uploaded: `forget_set.json`, `unlearning_results.json` (both
+hold the forget-set ids), `training_args.bin` and TensorBoard logs (they hold the full config), checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from huggingface_hub import HfApi
+
+from .card import REPORT_FILE
+from .gate import GateError, audit_maxima, enforce_gate
+
+RESULTS_FILE = "unlearning_results.json"
+#: Patterns never uploaded (they hold forget-set ids, the full config, or half-written files).
+PRIVATE_PATTERNS = ["forget_set.json", RESULTS_FILE, "training_args.bin", "runs/*", "checkpoint-*", "_*", "*.tmp",
+                    "*.tmp/*"]
+GENERATORS = "generators"
+
+
+def ignore_patterns(include_generators: bool = False, include_forget_generator: bool = False) -> list[str]:
+    patterns = list(PRIVATE_PATTERNS)
+    if not include_generators:
+        patterns.append(f"{GENERATORS}/*")
+    elif not include_forget_generator:
+        patterns.append(f"{GENERATORS}/forget/*")
+    return patterns
+
+
+def load_results(folder: str) -> dict[str, Any]:
+    path = os.path.join(folder, RESULTS_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{folder!r} holds no {RESULTS_FILE}: give the output folder of an unlearning run "
+                                "(hf-unlearn run / UnlearningTrainer.unlearn()).")
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_audit(path: str | None) -> dict[str, Any] | None:
+    """An audit report from its JSON file or the audit's output folder."""
+    if not path:
+        return None
+    if os.path.isdir(path):
+        path = os.path.join(path, "audit_report.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No audit report at {path!r}: give the output folder of `hf-unlearn audit`.")
+    with open(path) as f:
+        return json.load(f)
+
+
+def gate_metrics(results: dict[str, Any], audit: dict[str, Any] | None = None,
+                 audit_model: str = "unlearned") -> dict[str, float]:
+    """What the gate compares: the unlearned model's numbers, with the audit's strongest attack on top."""
+    metrics = {k: float(v) for k, v in results.get("metrics", {}).get("unlearned", {}).items()}
+    if audit is not None:
+        for key, value in audit_maxima(audit, audit_model).items():
+            metrics[key] = max(value, metrics.get(key, value))
+    return metrics
+
+
+def push_folder(folder: str, repo_id: str, *, api: Any = None, token: str | None = None, private: bool | None = None,
+                gate: dict[str, Any] | str | None = None, audit: dict[str, Any] | None = None,
+                audit_model: str = "unlearned", include_generators: bool = False,
+                include_forget_generator: bool = False, commit_message: str = "Unlearned model (hf-unlearn)",
+                revision: str | None = None) -> Any:
+    """Check the gate, then create the repo (if needed) and upload the folder; returns the commit info.
+
+    `api` is an `HfApi` (default: one built with `token`); nothing is created or uploaded when the gate fails.
+    """
+    if not repo_id:
+        raise ValueError("No repository to push to: set hub_model_id (e.g. my-org/resnet-cifar10-unlearned).")
+    results = load_results(folder)
+    enforce_gate(gate, gate_metrics(results, audit, audit_model))
+    for required in ("README.md", REPORT_FILE, "config.json"):
+        if not os.path.isfile(os.path.join(folder, required)):
+            raise GateError(f"{folder!r} has no {required}: rerun the unlearning (or `hf-unlearn card {folder}`) "
+                            "before pushing.")
+    api = api or HfApi(token=token)
+    repo = api.create_repo(repo_id=repo_id, private=private, exist_ok=True, repo_type="model", token=token)
+    return api.upload_folder(repo_id=getattr(repo, "repo_id", repo_id), folder_path=folder, repo_type="model",
+                             commit_message=commit_message, revision=revision, token=token,
+                             ignore_patterns=ignore_patterns(include_generators, include_forget_generator))
