@@ -179,14 +179,35 @@ def render_model_card(result: dict[str, Any], *, base_model: str | None = None, 
     except (KeyError, ValueError, IndexError):
         summary = ""
     config = report["config"]
+    gate = _gate_rows(config.get("push_gate"), result, audit, audit_model)
     return ModelCard.from_template(
         card_data, template_path=str(template_path()), model_name=card_data.model_name, method=method,
         method_summary=summary, base_model=base, forget=report["forget_set"], counts=counts, rows=rows,
         timings=report.get("timings"), config=config, dataset_name=dataset, version=__version__,
         config_yaml=yaml.safe_dump(config, sort_keys=True).strip(), audit=audit, audit_models=audit_models,
         audit_rows=audit_rows, files=files or {}, command=command, in_progress=in_progress,
-        publish_forget_generator=bool(config.get("publish_forget_generator")),
+        publish_forget_generator=bool(config.get("publish_forget_generator")), gate=gate,
     )
+
+
+def _gate_rows(gate: Any, result: dict[str, Any], audit: dict[str, Any] | None, audit_model: str) -> list[dict]:
+    """The publishing gate's thresholds beside the measured values (for the card)."""
+    from .gate import parse_gate
+    from .publish import gate_metrics
+
+    if not gate or "unlearned" not in result.get("metrics", {}):
+        return []
+    try:
+        measured = gate_metrics(result, audit, audit_model)
+    except ValueError:
+        measured = gate_metrics(result)
+    rows = []
+    for t in parse_gate(gate):
+        value = measured.get(t.metric)
+        rows.append({"name": t.name, "threshold": f"{t.value:g}",
+                     "measured": "not measured" if value is None else f"{value:.4g}",
+                     "passed": value is not None and t.passes(value)})
+    return rows
 
 
 def evidence_files(output_dir: str) -> dict[str, str]:

@@ -85,10 +85,10 @@ def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
         processor = AutoImageProcessor.from_pretrained(first)
     loaded = {name: AutoModelForImageClassification.from_pretrained(folder) for name, folder in models.items()}
     transform = ImageTransform(processor, model_num_channels(next(iter(loaded.values()))))
-    if args.model_config:
+    if args.model_config or args.pretrained_model:  # references trained like the audited models were
         from ..experiment import scratch_model_factory
 
-        make_model = scratch_model_factory(as_dict(args.model_config), train, config)
+        make_model = scratch_model_factory(as_dict(args.model_config), train, config, args.pretrained_model)
     else:
         template = next(iter(loaded.values())).config
 
@@ -106,7 +106,8 @@ def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
     report: dict[str, Any] = {"forget_set": {**forget.to_dict(), "sha256": forget.spec_hash(),
                                              "num_forget": int(len(forget_idx))},
                               "counts": {k: int(len(v)) for k, v in data.groups().items()},
-                              "reference_models": {**asdict(spec), "cache": os.path.dirname(folders[0])},
+                              "reference_models": {**asdict(spec), "cache": os.path.dirname(folders[0]),
+                                                   "pool_rows": int(len(data.pool))},
                               "attacks": {k: f"tier {v}" for k, v in ATTACKS.items()}, "models": {}}
     curves, histograms = {}, {}
     for name, model in tqdm(loaded.items(), desc="auditing models", disable=not show):
