@@ -36,8 +36,15 @@ class ScratchModelArguments:
         metadata={"help": "A transformers config (with `model_type`) for a model trained here from scratch, as "
                           "original and as retrained reference (benchmark mode)."},
     )
+    pretrained_model: str | None = field(
+        default=None,
+        metadata={"help": "Benchmark mode from a pretrained backbone (Hub id or folder, e.g. microsoft/resnet-18): "
+                          "original and retrained reference both start from it with a new head sized to the data, "
+                          "and use its image processor. Replaces model_config."},
+    )
     image_processor: dict | str | None = field(
-        default=None, metadata={"help": "ViTImageProcessor settings for benchmark mode (size, image_mean, image_std)."}
+        default=None, metadata={"help": "ViTImageProcessor settings for benchmark mode (size, image_mean, image_std); "
+                                        "default with pretrained_model: the model's own processor."}
     )
     original_epochs: float = field(default=30.0, metadata={"help": "Benchmark mode: epochs of the original/retrain."})
     original_learning_rate: float = field(default=0.05, metadata={"help": "Benchmark mode: their learning rate."})

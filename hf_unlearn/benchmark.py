@@ -28,7 +28,7 @@ from .arguments import DataArguments, ScratchModelArguments, as_dict, load_split
 from .config import UnlearningConfig
 from .data import class_names, find_columns
 from .evaluation import avg_gap
-from .experiment import ClassifierRecipe, request_seconds, scratch_model_factory, train_classifier
+from .experiment import ClassifierRecipe, request_seconds, scratch_setup, train_classifier
 from .forget import ForgetSet
 from .methods import get_method
 from .trainer import RESULTS_FILE, UnlearningTrainer
@@ -233,11 +233,8 @@ class Benchmark:
 
     # -------------------------------------------------------------------------------------- main loop
     def execute(self) -> dict[str, Any]:
-        from .data import vit_image_processor
-
         train, test = self.load_data()
-        make_model = scratch_model_factory(as_dict(self.args.model_config) or {}, train, self.base)
-        processor = vit_image_processor(**(as_dict(self.args.image_processor) or {}))
+        make_model, processor = scratch_setup(self.args, train, self.base)
         for seed in self.args.seeds:
             original, original_s = self.original(seed, make_model, processor, train)
             self.log(f"seed {seed}: original model ready ({original_s:.0f}s to train)")

@@ -23,8 +23,7 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
     """Load data (and model), then unlearn (or, in benchmark mode, compare original / retrained / unlearned)."""
     from transformers import AutoModelForImageClassification
 
-    from .data import vit_image_processor
-    from .experiment import ClassifierRecipe, format_table, run_comparison, scratch_model_factory
+    from .experiment import ClassifierRecipe, format_table, run_comparison, scratch_setup
     from .trainer import UnlearningTrainer
 
     train, test = load_splits(run_args)
@@ -41,11 +40,10 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
             print("\n" + format_table({names[k]: v for k, v in result.metrics.items()}))
         return result.to_dict()
 
-    model_config = as_dict(run_args.model_config)
-    if not model_config:
-        raise SystemExit("error: give model_name_or_path (a trained model) or model_config (benchmark mode).")
-    make_model = scratch_model_factory(model_config, train, config)
-    processor = vit_image_processor(**(as_dict(run_args.image_processor) or {}))
+    if not (as_dict(run_args.model_config) or run_args.pretrained_model):
+        raise SystemExit("error: give model_name_or_path (a trained model), or model_config / pretrained_model "
+                         "(benchmark mode).")
+    make_model, processor = scratch_setup(run_args, train, config)
 
     recipe = ClassifierRecipe(run_args.original_epochs, run_args.original_learning_rate, run_args.original_batch_size)
     summary = run_comparison(make_model, processor, train, test, config, recipe, dataset_name=run_args.dataset_name,

@@ -111,6 +111,23 @@ class UnlearningConfig(TrainingArguments):
     )
     mia_splits: int = field(default=10, metadata={"help": "Cross-validation splits of the membership-inference attack."})
 
+    # ----- parameter-efficient fine-tuning (ViT-sized models) -----
+    use_peft: bool = field(
+        default=False,
+        metadata={"help": "Fine-tune LoRA adapters (peft) instead of every weight; the saved model is merged back "
+                          "into a plain transformers model. Needs `pip install hf-unlearn[peft]`."},
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (alpha / r scales the update)."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA input."})
+    lora_target_modules: list[str] | None = field(
+        default=None, metadata={"help": "Modules that get adapters (default: every linear layer, peft's all-linear)."}
+    )
+    lora_modules_to_save: list[str] | None = field(
+        default_factory=lambda: ["classifier"],
+        metadata={"help": "Modules trained in full beside the adapters (the classification head)."},
+    )
+
     # ----- publishing -----
     push_gate: dict | str | None = field(
         default=None,
@@ -166,5 +183,7 @@ class UnlearningConfig(TrainingArguments):
         from .gate import parse_gate
 
         parse_gate(self.push_gate)  # a malformed gate fails now, not after the run
+        if self.use_peft and self.lora_r < 1:
+            raise ValueError(f"lora_r must be >= 1, got {self.lora_r}.")
         if self.mia_splits < 2:
             raise ValueError(f"mia_splits must be >= 2, got {self.mia_splits}.")

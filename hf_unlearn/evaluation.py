@@ -41,11 +41,13 @@ class Predictions:
 
 
 def prediction_args(args: TrainingArguments) -> TrainingArguments:
-    """A copy of `args` fit for inference only (no loggers, no pushes, no extra columns dropped)."""
+    """A copy of `args` fit for inference only (no loggers, no pushes, no extra columns dropped, and every row
+    scored: `dataloader_drop_last`, a training option, would drop the last partial batch of predictions too)."""
     pred = copy.copy(args)
     pred.report_to = []
     pred.push_to_hub = False
     pred.remove_unused_columns = False
+    pred.dataloader_drop_last = False
     pred.disable_tqdm = True
     return pred
 

@@ -57,23 +57,46 @@ class ClassifierRecipe:
         return args
 
 
-def scratch_model_factory(model_config: dict[str, Any], train: Dataset, config: UnlearningConfig) -> Any:
-    """`make_model()` for benchmark mode: a fresh `AutoModelForImageClassification` from a transformers config
-    (a dict with `model_type`), sized to the dataset's classes."""
+def scratch_model_factory(model_config: dict[str, Any] | None, train: Dataset, config: UnlearningConfig,
+                          pretrained: str | None = None) -> Any:
+    """`make_model()` for benchmark mode: a fresh `AutoModelForImageClassification` sized to the dataset's
+    classes, from a transformers config (a dict with `model_type`) or from a pretrained backbone (Hub id or
+    folder; its classification head is replaced)."""
     from transformers import AutoConfig, AutoModelForImageClassification
 
     from .data import class_names
 
     _, label_col = find_columns(train, config.image_column, config.label_column)
     names = class_names(train, label_col) or [str(i) for i in sorted(set(train.select_columns([label_col])[:][label_col]))]
-    settings = {**model_config, "num_labels": len(names), "id2label": dict(enumerate(names)),
-                "label2id": {n: i for i, n in enumerate(names)}}
+    labels = {"num_labels": len(names), "id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+    if pretrained:
+        def make_model() -> torch.nn.Module:
+            return AutoModelForImageClassification.from_pretrained(pretrained, ignore_mismatched_sizes=True, **labels)
+
+        return make_model
+    if not model_config:
+        raise ValueError("Benchmark mode needs model_config (a transformers config with model_type) or pretrained_model.")
+    settings = {**model_config, **labels}
     hf_config = AutoConfig.for_model(settings.pop("model_type"), **settings)
 
     def make_model() -> torch.nn.Module:
         return AutoModelForImageClassification.from_config(hf_config)
 
     return make_model
+
+
+def scratch_setup(args: Any, train: Dataset, config: UnlearningConfig) -> tuple[Any, Any]:
+    """`make_model` and the image processor of benchmark mode, from `ScratchModelArguments`."""
+    from transformers import AutoImageProcessor
+
+    from .arguments import as_dict
+    from .data import vit_image_processor
+
+    make_model = scratch_model_factory(as_dict(args.model_config), train, config, args.pretrained_model)
+    settings = as_dict(args.image_processor)
+    if args.pretrained_model and not settings:
+        return make_model, AutoImageProcessor.from_pretrained(args.pretrained_model)
+    return make_model, vit_image_processor(**(settings or {}))
 
 
 def request_seconds(timings: dict[str, float]) -> float:

@@ -152,6 +152,12 @@ class UnlearningTrainer(Trainer):
         if self.method.reinitialize_model:
             torch.manual_seed(args.seed)
             model = type(model)(model.config)
+        if args.use_peft:
+            from .lora import wrap_with_lora
+
+            model = wrap_with_lora(model, args)
+        self.parameter_counts = {"parameters": sum(p.numel() for p in model.parameters()),
+                                 "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
         kwargs.setdefault("data_collator", collate_images)
         super().__init__(model=model, args=args, train_dataset=None, processing_class=processing_class, **kwargs)
         self.add_callback(CheckpointCardCallback(self))
@@ -243,7 +249,9 @@ class UnlearningTrainer(Trainer):
 
         start = time.perf_counter()
         combined = self.method.build_train_dataset()
-        self.log_phase("data_reorganization", time.perf_counter() - start, rows=len(combined))
+        digest = self.check_same_on_every_rank(combined)
+        self.log_phase("data_reorganization", time.perf_counter() - start, rows=len(combined), sha256=digest[:16],
+                       processes=self.args.world_size)
         self.combined_dataset = combined
         self.train_dataset = combined.with_transform(self.transform)
         for callback in self.method.callbacks():  # e.g. SalUn's gradient mask, computed on the original model
@@ -253,6 +261,10 @@ class UnlearningTrainer(Trainer):
         self.train()
         self.log_phase("fine_tuning", time.perf_counter() - start)
 
+        from .lora import is_lora, merged
+
+        if is_lora(self.model):  # fold the adapters in: the output is a plain model, like the input
+            self.model = merged(self.model)
         start = time.perf_counter()
         predictions["unlearned"] = self.predict_evaluation_sets()
         metrics["unlearned"] = self._score(predictions["unlearned"])
@@ -272,7 +284,7 @@ class UnlearningTrainer(Trainer):
     def _result(self, metrics: dict[str, dict[str, float]]) -> UnlearningResult:
         counts = {"train": len(self.full_train_dataset), "retain": len(self.retain_dataset),
                   "forget": len(self.forget_dataset), "test": len(self.test_dataset) if self.test_dataset else 0,
-                  "eval_retain": len(self.evaluation_datasets()["retain"])}
+                  "eval_retain": len(self.evaluation_datasets()["retain"]), **self.parameter_counts}
         combined = getattr(self, "combined_dataset", None)
         if combined is not None:
             sources, source_counts = np.unique(np.asarray(combined["source"]), return_counts=True)
@@ -290,6 +302,22 @@ class UnlearningTrainer(Trainer):
             base_model=self.card_kwargs()["base_model"],
             dataset_name=self.dataset_name,
         )
+
+    def check_same_on_every_rank(self, combined: Dataset) -> str:
+        """SHA-256 of the fine-tuning set (images, labels, sources). Under several processes every rank builds
+        it (same seeds, gathered labels) and the Trainer's sampler shards it: the digests must agree, or some
+        synthetic rows would be trained on twice and others never. Returns the digest."""
+        from accelerate.utils import gather_object
+
+        from .data import content_digest
+
+        digest = content_digest(combined)
+        if self.args.world_size > 1:
+            digests = gather_object([digest])
+            if len(set(digests)) > 1:
+                raise RuntimeError(f"The processes built different fine-tuning sets (sha256 {sorted(set(digests))}); "
+                                   "report this as a bug with the recipe.")
+        return digest
 
     def card_kwargs(self) -> dict[str, Any]:
         """How this run's card names the model, its base, tags and data."""
@@ -316,6 +344,7 @@ class UnlearningTrainer(Trainer):
         plot_synthetic_samples(self.combined_dataset, evidence, self.class_names, sources, seed=self.args.seed)
         write_report(out, result.to_dict())
         write_model_card(out, result.to_dict(), **self.card_kwargs())
+        print(f"[hf-unlearn] model, results and card written to {out} (process {self.args.process_index})", flush=True)
 
     def push_to_hub(self, commit_message: str | None = "Unlearned model (hf-unlearn)", blocking: bool = True,
                     token: str | None = None, revision: str | None = None, private: bool | None = None,

@@ -53,11 +53,11 @@ def launch_two_processes():
     return _launch_two_processes
 
 
-def _launch_two_processes(argv: list[str], cwd: str) -> str:
+def _launch_two_processes(argv: list[str], cwd: str, config_file: str | None = None) -> str:
     """Run `hf-unlearn <argv>` as 2 CPU processes (gloo) the way the README says to, and return its output.
 
     `accelerate launch --cpu --num_processes 2` starts one process on CPU; `--multi_gpu` with
-    ACCELERATE_USE_CPU=1 starts two."""
+    ACCELERATE_USE_CPU=1 (or `config_file`, e.g. recipes/accelerate_configs/multi_process_cpu.yaml) starts two."""
     import shutil
     import subprocess
     import sys
@@ -65,8 +65,10 @@ def _launch_two_processes(argv: list[str], cwd: str) -> str:
     launcher = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or "accelerate"
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
            "HF_DATASETS_OFFLINE": "1", "HF_UNLEARN_DEBUG": "1"}
-    done = subprocess.run([launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_unlearn.cli", *argv],
+    flags = (["--config_file", config_file] if config_file else
+             ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+              "--dynamo_backend", "no"])
+    done = subprocess.run([launcher, "launch", *flags, "-m", "hf_unlearn.cli", *argv],
                           cwd=cwd, env=env, capture_output=True, text=True)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]

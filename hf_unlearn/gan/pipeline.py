@@ -32,7 +32,7 @@ class GANSamplingPipeline(DiffusionPipeline):
         device = next(gen.parameters()).device
         noise = torch.Generator(device="cpu").manual_seed(seed)
         chunks = []
-        for start in range(0, num_images, batch_size):
+        for start in self.progress_bar(range(0, num_images, batch_size)):  # set_progress_bar_config to hide
             n = min(batch_size, num_images - start)
             z = torch.randn(n, gen.config.latent_dim, generator=noise).to(device)
             chunks.append(gen(z).float().cpu())

@@ -81,8 +81,9 @@ def train_gan(pixels: torch.Tensor, settings: GANSettings, *, seed: int = 0, mix
               cpu: bool = False, description: str = "GAN", disable_progress: bool = False) -> DCGANGenerator:
     """Train a DCGAN on `pixels` (N, C, R, R) in [-1, 1] and return the generator (in eval mode, on CPU).
 
-    Under several processes each one sees a shard of the data and gradients are averaged, so the result is
-    one generator, identical on every rank.
+    Under several processes each one sees a shard of the data and gradients are averaged; the weights stay
+    in step but BatchNorm running statistics are each rank's own, so the main process's generator is
+    broadcast at the end: every rank then samples the same images from the same seed.
     """
     if pixels.ndim != 4 or pixels.shape[2] != pixels.shape[3]:
         raise ValueError(f"GAN images must be square (N, C, R, R), got shape {tuple(pixels.shape)}.")
@@ -138,6 +139,13 @@ def train_gan(pixels: torch.Tensor, settings: GANSettings, *, seed: int = 0, mix
             if step % 50 == 0 or step == total_steps:
                 progress.set_postfix(loss_d=f"{loss_d.item():.3f}", loss_g=f"{loss_g.item():.3f}")
     progress.close()
-    trained = accelerator.unwrap_model(generator).to("cpu").float().eval()
+    trained = accelerator.unwrap_model(generator)
+    if accelerator.num_processes > 1:
+        from accelerate.utils import broadcast
+
+        with torch.no_grad():
+            for tensor in trained.state_dict().values():
+                tensor.copy_(broadcast(tensor.contiguous(), from_process=0))
+    trained = trained.to("cpu").float().eval()
     accelerator.free_memory()
     return trained

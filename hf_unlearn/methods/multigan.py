@@ -99,7 +99,10 @@ class MultiGAN(UnlearningMethod):
             if count == 0:
                 continue
             seed = args.seed + (101 if part == "synthetic_retain" else 202)
-            images = GANSamplingPipeline(generator)(count, seed=seed, image_size=size, mode=mode).images
+            pipe = GANSamplingPipeline(generator)
+            pipe.set_progress_bar_config(desc=f"sampling {part}", leave=False,
+                                         disable=args.disable_tqdm or not trainer.is_world_process_zero())
+            images = pipe(count, seed=seed, image_size=size, mode=mode).images
             unlabeled = images_to_dataset(images, np.zeros(count, dtype=np.int64)).remove_columns("label")
             preds = trainer.predict_logits(unlabeled)  # the original model, in eval mode, same processor
             synthetic = images_to_dataset(images, preds.predicted)
