@@ -8,6 +8,7 @@ to a default.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,8 +76,16 @@ def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: st
     """A YAML recipe (first argument) with command-line overrides, HfArgumentParser style."""
     parser = HfArgumentParser(dataclass_types)
     if argv and argv[0].endswith((".yaml", ".yml")):
+        if not os.path.isfile(argv[0]):
+            raise SystemExit(f"error: recipe {argv[0]} does not exist.")
         with open(argv[0]) as f:
-            recipe = yaml.safe_load(f) or {}
+            try:
+                recipe = yaml.safe_load(f) or {}
+            except yaml.YAMLError as err:
+                raise SystemExit(f"error: recipe {argv[0]} is not valid YAML: {str(err).splitlines()[0]} "
+                                 f"({str(err).splitlines()[-1].strip()}).") from None
+        if not isinstance(recipe, dict):
+            raise SystemExit(f"error: recipe {argv[0]} must be a mapping of option: value, got {type(recipe).__name__}.")
         known = {a.dest for a in parser._actions}
         unknown = sorted(set(recipe) - known)
         if unknown:
@@ -92,8 +101,15 @@ def load_splits(args: DataArguments) -> tuple[Dataset, Dataset]:
 
     if args.dataset_name is None:
         raise SystemExit("error: no dataset: set dataset_name in the recipe or pass --dataset_name.")
-    train = load_image_dataset(args.dataset_name, split=args.train_split)
-    test = load_image_dataset(args.dataset_name, split=args.test_split)
+    try:
+        train = load_image_dataset(args.dataset_name, split=args.train_split)
+        test = load_image_dataset(args.dataset_name, split=args.test_split)
+    except Exception as err:
+        from .data import DataError
+
+        raise DataError(f"Could not load dataset {args.dataset_name!r} (splits {args.train_split!r}, {args.test_split!r}): "
+                        f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}. Give a Hub dataset id, "
+                        "a parquet file or folder, or an image folder, with those splits.") from None
     if args.max_train_samples:
         train = train.select(range(min(args.max_train_samples, len(train))))
     if args.max_test_samples:

@@ -14,9 +14,11 @@ from .arguments import RunArguments, as_dict, load_splits, parse_recipe
 from .config import UnlearningConfig
 from .data import DataError
 from .forget import ForgetSetError
+from .gan.train import GANTrainingError
+from .safety import TrainingDivergedError
 
 #: Errors caused by the request (data, forget set, options): reported in one line, exit code 2.
-USER_ERRORS = (ForgetSetError, DataError, OSError, ValueError)
+USER_ERRORS = (ForgetSetError, DataError, OSError, ValueError, TrainingDivergedError, GANTrainingError)
 
 
 def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str, Any]:
@@ -29,8 +31,10 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
     train, test = load_splits(run_args)
 
     if run_args.model_name_or_path:
-        reference = (AutoModelForImageClassification.from_pretrained(run_args.reference_model_path)
-                     if run_args.reference_model_path else None)
+        from .safety import load_pretrained
+
+        reference = (load_pretrained(AutoModelForImageClassification, run_args.reference_model_path,
+                                     config.allow_pickle_weights) if run_args.reference_model_path else None)
         trainer = UnlearningTrainer(model=run_args.model_name_or_path, args=config, train_dataset=train,
                                     eval_dataset=test, reference_model=reference, dataset_name=run_args.dataset_name,
                                     command=run_args.command)

@@ -128,6 +128,21 @@ class UnlearningConfig(TrainingArguments):
         metadata={"help": "Modules trained in full beside the adapters (the classification head)."},
     )
 
+    # ----- safety -----
+    allow_pickle_weights: bool = field(
+        default=False,
+        metadata={"help": "Load a model whose weights exist only as pickle files (pytorch_model.bin). Off by default: "
+                          "unpickling can run arbitrary code; safetensors is required otherwise."},
+    )
+
+    resume: bool = field(
+        default=True,
+        metadata={"help": "Make an interrupted run resumable: trained generators are kept with a key of what they "
+                          "were trained on, and fine-tuning checkpoints every epoch (when save_strategy is `no`); "
+                          "running the same command again picks up from there. The checkpoints are removed when "
+                          "the run ends."},
+    )
+
     # ----- publishing -----
     push_gate: dict | str | None = field(
         default=None,
@@ -149,7 +164,10 @@ class UnlearningConfig(TrainingArguments):
     num_train_epochs: float = field(default=2.0, metadata={"help": "Fine-tuning epochs over the combined dataset."})
     learning_rate: float = field(default=0.05, metadata={"help": "Fine-tuning learning rate (SGD; the paper's 0.05)."})
     optim: str = field(default="sgd", metadata={"help": "Optimizer (the paper uses SGD)."})
-    optim_args: str | None = field(default="momentum=0.9", metadata={"help": "Optimizer arguments."})
+    optim_args: str | None = field(
+        default=None,
+        metadata={"help": "Optimizer arguments (default: momentum=0.9 for SGD, the paper's; none for other optimizers)."},
+    )
     weight_decay: float = field(default=5e-4, metadata={"help": "Weight decay."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "Learning-rate schedule."})
     per_device_train_batch_size: int = field(default=64, metadata={"help": "Fine-tuning batch size per process."})
@@ -161,6 +179,8 @@ class UnlearningConfig(TrainingArguments):
     logging_steps: float = field(default=10, metadata={"help": "Log every N fine-tuning steps."})
 
     def __post_init__(self) -> None:
+        if self.optim_args is None and str(getattr(self.optim, "value", self.optim)) == "sgd":
+            self.optim_args = "momentum=0.9"  # the paper's SGD; other optimizers get no SGD-only argument
         super().__post_init__()
         chosen = [x is not None for x in (self.forget_indices, self.forget_classes, self.forget_fraction)]
         if sum(chosen) > 1:

@@ -106,6 +106,28 @@ def content_digest(dataset: Dataset, image_column: str = "image", label_column: 
     return digest.hexdigest()
 
 
+def check_images(dataset: Dataset, image_column: str = "image", what: str = "training set") -> None:
+    """Every image of `dataset` opens (header and structure checked without a full decode): a corrupt file is
+    named before any work starts instead of failing mid-training."""
+    import io
+
+    from PIL import Image as PILImage
+
+    raw = dataset.select_columns([image_column]).cast_column(image_column, Image(decode=False))
+    bad: list[int] = []
+    for start in range(0, len(raw), 1000):
+        for offset, image in enumerate(raw[start:start + 1000][image_column]):
+            try:
+                source = io.BytesIO(image["bytes"]) if image.get("bytes") is not None else image["path"]
+                with PILImage.open(source) as img:
+                    img.verify()
+            except Exception:
+                bad.append(start + offset)
+    if bad:
+        raise DataError(f"{len(bad)} image(s) of the {what} cannot be decoded (rows {bad[:10]}): re-encode or remove "
+                        "them (e.g. dataset.select([...]) without those rows) and run again.")
+
+
 def images_to_dataset(images: Sequence[Any], labels: Sequence[int], class_names: Sequence[str] | None = None) -> Dataset:
     """A `datasets.Dataset` (`image`, `label`) from PIL images and integer labels."""
     label_feature = ClassLabel(names=list(class_names)) if class_names else Value("int64")

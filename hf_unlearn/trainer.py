@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import time
@@ -13,14 +14,17 @@ import numpy as np
 import torch
 from datasets import Dataset
 from transformers import AutoImageProcessor, AutoModelForImageClassification, Trainer, TrainerCallback
+from transformers.trainer_utils import SaveStrategy
 
 from .config import UnlearningConfig
 from .data import (
     DataError,
     ImageTransform,
+    check_images,
     check_labels_fit_model,
     class_names,
     collate_images,
+    content_digest,
     find_columns,
     model_num_channels,
     to_standard_columns,
@@ -30,6 +34,7 @@ from .forget import ForgetSet
 from .methods import get_method
 
 RESULTS_FILE = "unlearning_results.json"
+RESUME_KEY_FILE = "_resume_key.json"
 FORGET_SET_FILE = "forget_set.json"
 SECRET_FIELDS = ("hub_token", "push_to_hub_token")
 
@@ -47,6 +52,8 @@ class UnlearningResult:
     command: str | None = None
     base_model: str | None = None
     dataset_name: str | None = None
+    input_model: dict[str, Any] = field(default_factory=dict)
+    data_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,21 +93,23 @@ class UnlearningTrainer(Trainer):
         if not isinstance(args, UnlearningConfig):
             raise TypeError("args must be an UnlearningConfig (it carries the forget set and GAN options).")
         self._push_when_done, self._hub_token = bool(args.push_to_hub), args.hub_token
-        if args.push_to_hub or args.hub_token:  # the user's args stay as given
-            args = copy.copy(args)
-            args.push_to_hub, args.hub_token = False, None  # no push before the gate; no token in any file
+        args = copy.copy(args)  # the user's args stay as given (pushes, tokens and checkpointing are set below)
+        args.push_to_hub, args.hub_token = False, None  # no push before the gate; no token in any file
         from .card import redact_command
 
         self.command = redact_command(command)
         self.hub_api: Any = None  # an `HfApi`-like object for pushes (default: HfApi with the token)
+        from .safety import folder_digest, load_pretrained
+
         if isinstance(model, str):
             if os.path.isdir(model) and _same_path(model, args.output_dir):
                 raise ValueError(
                     f"output_dir {args.output_dir!r} is the input model's folder: the original would be "
                     "overwritten. Choose another --output_dir."
                 )
-            processing_class = processing_class or AutoImageProcessor.from_pretrained(model)
-            model = AutoModelForImageClassification.from_pretrained(model)
+            source = model
+            model = load_pretrained(AutoModelForImageClassification, source, args.allow_pickle_weights)
+            processing_class = processing_class or load_pretrained(AutoImageProcessor, source, weights=False)
         else:
             source = getattr(model, "name_or_path", "") or ""
             if source and os.path.isdir(source) and _same_path(source, args.output_dir):
@@ -108,6 +117,10 @@ class UnlearningTrainer(Trainer):
                     f"output_dir {args.output_dir!r} is the folder the model was loaded from: the original would "
                     "be overwritten. Choose another --output_dir."
                 )
+        # integrity: the input model's files are hashed now and checked unchanged when the run ends
+        self.input_model = {"source": source or None,
+                            "sha256": folder_digest(source) if source and os.path.isdir(source) else None,
+                            "revision": getattr(model.config, "_commit_hash", None)}
         if processing_class is None:
             raise ValueError("No image processor: pass processing_class=AutoImageProcessor.from_pretrained(...).")
         if train_dataset is None or len(train_dataset) == 0:
@@ -139,6 +152,13 @@ class UnlearningTrainer(Trainer):
             t_image, t_label = find_columns(eval_dataset, args.image_column, args.label_column)
             self.test_dataset = to_standard_columns(eval_dataset, t_image, t_label)
             check_labels_fit_model(self.test_dataset["label"], self.num_labels)
+        check_images(self.full_train_dataset, what="training set")
+        if self.test_dataset is not None:
+            check_images(self.test_dataset, what="test set")
+        self.data_sha256 = content_digest(self.full_train_dataset)
+        from .safety import check_output_dir, estimated_output_bytes
+
+        check_output_dir(args.output_dir, estimated_output_bytes(model, args.method == "multigan"))
         self.transform = ImageTransform(processing_class, model_num_channels(model))
         self.reference_model = reference_model
         self.method = get_method(args.method)(self)
@@ -223,6 +243,13 @@ class UnlearningTrainer(Trainer):
         loss = self.method.compute_loss(model, inputs, forget_mask, return_outputs, num_items_in_batch)
         if loss is None:
             loss = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
+        value = loss[0] if isinstance(loss, tuple) else loss
+        if not torch.isfinite(value.detach()).all():
+            from .safety import TrainingDivergedError
+
+            raise TrainingDivergedError(
+                f"The fine-tuning loss became {value.item()} at step {self.state.global_step}: nothing was saved. "
+                "Lower learning_rate (or max_grad_norm), or check the data for broken images.")
         return loss
 
     # ------------------------------------------------------------------ the run
@@ -258,7 +285,7 @@ class UnlearningTrainer(Trainer):
             self.add_callback(callback)
 
         start = time.perf_counter()
-        self.train()
+        self.train(resume_from_checkpoint=self._resumable_checkpoint(digest))
         self.log_phase("fine_tuning", time.perf_counter() - start)
 
         from .lora import is_lora, merged
@@ -277,6 +304,8 @@ class UnlearningTrainer(Trainer):
         result = self._result(metrics)
         self.result = result
         self.save_unlearned(result)
+        self.check_input_model_unchanged()
+        self._remove_resume_state()
         if self._push_when_done:
             self.push_to_hub()
         return result
@@ -301,7 +330,65 @@ class UnlearningTrainer(Trainer):
             command=self.command,
             base_model=self.card_kwargs()["base_model"],
             dataset_name=self.dataset_name,
+            input_model=dict(self.input_model),
+            data_sha256=self.data_sha256,
         )
+
+    def _resumable_checkpoint(self, dataset_digest: str) -> str | None:
+        """With `resume`, fine-tuning checkpoints every epoch (unless the user chose a save_strategy) and an
+        earlier, interrupted run of the same request (same config, model, data and fine-tuning set) is resumed
+        from its last checkpoint."""
+        from transformers.trainer_utils import get_last_checkpoint
+
+        if not self.args.resume:
+            return None
+        if self.args.save_strategy in ("no", SaveStrategy.NO):
+            self.args.save_strategy = SaveStrategy.EPOCH
+            self.args.save_total_limit = 1
+            self._own_checkpoints = True
+        public = {k: v for k, v in public_config(self.args).items() if k not in ("logging_dir",)}
+        key = hashlib.sha256(json.dumps({"config": public, "model": self.input_model, "data": self.data_sha256,
+                                         "finetune": dataset_digest, "forget": self.forget_set.spec_hash()},
+                                        sort_keys=True, default=str).encode()).hexdigest()
+        path = os.path.join(self.args.output_dir, RESUME_KEY_FILE)
+        previous = None
+        if os.path.isfile(path):
+            with open(path) as f:
+                previous = json.load(f).get("key")
+        last = get_last_checkpoint(self.args.output_dir) if os.path.isdir(self.args.output_dir) else None
+        if self.args.should_save:
+            os.makedirs(self.args.output_dir, exist_ok=True)
+            _write_json(path, {"key": key})
+        if last and previous == key:
+            if self.args.should_log:
+                print(f"[hf-unlearn] resuming fine-tuning from {last}", flush=True)
+            return last
+        if last and self.args.should_log:
+            print(f"[hf-unlearn] {last} belongs to a different run (config, model or data changed): starting over",
+                  flush=True)
+        return None
+
+    def _remove_resume_state(self) -> None:
+        """After a finished run: the checkpoints hf-unlearn made only for resuming, and the resume key."""
+        import shutil
+
+        if not self.args.should_save:
+            return
+        if getattr(self, "_own_checkpoints", False):
+            for name in os.listdir(self.args.output_dir):
+                if name.startswith("checkpoint-"):
+                    shutil.rmtree(os.path.join(self.args.output_dir, name), ignore_errors=True)
+        if os.path.isfile(os.path.join(self.args.output_dir, RESUME_KEY_FILE)):
+            os.remove(os.path.join(self.args.output_dir, RESUME_KEY_FILE))
+
+    def check_input_model_unchanged(self) -> None:
+        """The input model folder must be byte for byte what it was when the run started."""
+        from .safety import folder_digest
+
+        source, before = self.input_model["source"], self.input_model["sha256"]
+        if before and folder_digest(source) != before:
+            raise RuntimeError(f"The input model folder {source!r} changed during the run (sha256 {before[:12]}…). "
+                               "hf-unlearn never writes there: check for another process writing to it.")
 
     def check_same_on_every_rank(self, combined: Dataset) -> str:
         """SHA-256 of the fine-tuning set (images, labels, sources). Under several processes every rank builds
@@ -326,10 +413,15 @@ class UnlearningTrainer(Trainer):
                 "model_name": (self.args.hub_model_id or "").split("/")[-1] or None, "command": self.command}
 
     def save_unlearned(self, result: UnlearningResult) -> None:
-        """Write model, processor, results, forget-set specification and model card to `output_dir`."""
-        self.save_model(self.args.output_dir)
+        """Write model, processor, results, forget-set specification and model card to `output_dir`. Every file
+        is written beside its final name and moved into place, so a killed run never leaves half a model."""
+        staging = os.path.join(self.args.output_dir, "_saving")
+        self.save_model(staging)
         if not self.args.should_save:
             return
+        for name in os.listdir(staging):
+            os.replace(os.path.join(staging, name), os.path.join(self.args.output_dir, name))
+        os.rmdir(staging)
         from .card import EVIDENCE_DIR, write_model_card, write_report
         from .evidence import plot_membership_evidence, plot_synthetic_samples
 

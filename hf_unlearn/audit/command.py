@@ -83,7 +83,10 @@ def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
         processor = vit_image_processor(**as_dict(args.image_processor))
     else:
         processor = AutoImageProcessor.from_pretrained(first)
-    loaded = {name: AutoModelForImageClassification.from_pretrained(folder) for name, folder in models.items()}
+    from ..safety import load_pretrained
+
+    loaded = {name: load_pretrained(AutoModelForImageClassification, folder, config.allow_pickle_weights)
+              for name, folder in models.items()}
     transform = ImageTransform(processor, model_num_channels(next(iter(loaded.values()))))
     if args.model_config or args.pretrained_model:  # references trained like the audited models were
         from ..experiment import scratch_model_factory

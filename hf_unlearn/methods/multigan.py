@@ -7,8 +7,10 @@ retain + synthetic retain + inverted forget + inverted synthetic forget with the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import time
 
 import numpy as np
@@ -27,6 +29,15 @@ from ..synthesis import combine_sources, invert_labels, with_source
 from .base import UnlearningMethod, register_method
 
 GENERATORS_DIR = "generators"
+TRAINING_KEY_FILE = "training_key.json"
+
+
+def _read_key(folder: str) -> str | None:
+    try:
+        with open(os.path.join(folder, TRAINING_KEY_FILE)) as f:
+            return json.load(f)["key"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 @register_method
@@ -62,17 +73,38 @@ class MultiGAN(UnlearningMethod):
                 )
             self.trainer.log_phase(f"gan_{part}", 0.0, reused=args.retain_generator_path)
             return generator
-        start = time.perf_counter()
-        generator = train_gan(
-            gan_pixels(dataset, resolution, channels), GANSettings.from_config(args),
-            seed=args.seed + (0 if part == "retain" else 1),
-            mixed_precision="bf16" if args.bf16 else ("fp16" if args.fp16 else "no"),
-            cpu=args.use_cpu, description=f"GAN ({part} set)", disable_progress=args.disable_tqdm,
-        )
+        settings = GANSettings.from_config(args)
+        seed = args.seed + (0 if part == "retain" else 1)
+        precision = "bf16" if args.bf16 else ("fp16" if args.fp16 else "no")
+        key = self._training_key(dataset, settings, seed, resolution, channels, precision)
         out = os.path.join(args.output_dir, GENERATORS_DIR, part)
-        generator.save_pretrained(out, is_main_process=self.trainer.args.should_save)
+        if _read_key(out) == key:  # an interrupted run already trained this very generator: resume from it
+            self.trainer.log_phase(f"gan_{part}", 0.0, resumed=out)
+            return DCGANGenerator.from_pretrained(out)
+        start = time.perf_counter()
+        generator = train_gan(gan_pixels(dataset, resolution, channels), settings, seed=seed, mixed_precision=precision,
+                              cpu=args.use_cpu, description=f"GAN ({part} set)", disable_progress=args.disable_tqdm)
+        if self.trainer.args.should_save:  # atomically: a half-written generator is never taken for a finished one
+            generator.save_pretrained(out + ".tmp")
+            with open(os.path.join(out + ".tmp", TRAINING_KEY_FILE), "w") as f:
+                json.dump({"key": key}, f)
+            if os.path.isdir(out):
+                os.rename(out, out + ".old")
+            os.replace(out + ".tmp", out)
+            shutil.rmtree(out + ".old", ignore_errors=True)
         self.trainer.log_phase(f"gan_{part}", time.perf_counter() - start, images=len(dataset))
         return generator
+
+    def _training_key(self, dataset: Dataset, settings: GANSettings, seed: int, resolution: int, channels: int,
+                      precision: str) -> str:
+        """What a trained generator depends on: its images, settings, seed and format."""
+        from ..data import content_digest
+
+        payload = json.dumps({"data": content_digest(dataset), "settings": settings.__dict__, "seed": seed,
+                              "resolution": resolution, "channels": channels, "precision": precision,
+                              "processes": self.trainer.args.world_size},
+                             sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()
 
     # ------------------------------------------------------------------ dataset
     def build_train_dataset(self) -> Dataset:

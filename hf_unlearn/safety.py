@@ -1,0 +1,96 @@
+"""Safe inputs and outputs: models loaded from safetensors only (unless the user opts in), input model files
+hashed before and after, output folders checked for write access and free space before any work."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from typing import Any
+
+#: Weight files that unpickle Python objects (loading one can run arbitrary code).
+PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.ckpt", "tf_model.h5")
+
+
+class UnsafeInputError(ValueError):
+    """An input that hf-unlearn refuses to load or write to as given; the message says how to proceed."""
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss became NaN or infinite: the run stopped instead of saving a broken model."""
+
+
+def folder_digest(path: str) -> str:
+    """SHA-256 over every file of a folder (relative paths and contents, in sorted order)."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            digest.update(os.path.relpath(full, path).encode() + b"\0")
+            with open(full, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_model_folder(path: str, allow_pickle: bool = False) -> None:
+    """A local model folder must hold a config and safetensors weights (pickle weights only on request)."""
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        raise UnsafeInputError(f"{path!r} holds no config.json: it is not a saved transformers model. Give the folder "
+                               "written by save_pretrained (or a Hub id).")
+    files = set(os.listdir(path))
+    safetensors = any(f.endswith(".safetensors") or f == "model.safetensors.index.json" for f in files)
+    if not safetensors and not (files & set(PICKLE_WEIGHTS)):
+        raise UnsafeInputError(f"{path!r} holds no model weights (model.safetensors): the checkpoint is incomplete. "
+                               "Save it again with save_pretrained.")
+    if not safetensors and not allow_pickle:
+        raise UnsafeInputError(
+            f"{path!r} holds only pickle weights ({', '.join(sorted(files & set(PICKLE_WEIGHTS)))}); loading them can "
+            "run arbitrary code. Convert them to safetensors (model.save_pretrained(dir) in a trusted environment), "
+            "or set allow_pickle_weights: true if you trust the file.")
+
+
+def load_pretrained(cls: Any, name_or_path: str, allow_pickle: bool = False, weights: bool = True, **kwargs: Any) -> Any:
+    """`cls.from_pretrained` with safetensors required for weights (unless `allow_pickle`) and errors that say
+    what to do. `weights=False` for configs and image processors (JSON only)."""
+    import re
+
+    looks_local = os.path.isabs(name_or_path) or name_or_path.startswith(".") or not re.fullmatch(
+        r"[\w.-]+(/[\w.-]+)?", name_or_path)
+    if looks_local and not os.path.exists(name_or_path):
+        raise UnsafeInputError(f"Could not load model {name_or_path!r}: no such folder. Give a folder written by "
+                               "save_pretrained or a Hub id (org/name).")
+    if weights:
+        if os.path.isdir(name_or_path):
+            check_model_folder(name_or_path, allow_pickle)
+        kwargs["use_safetensors"] = None if allow_pickle else True
+    try:
+        return cls.from_pretrained(name_or_path, **kwargs)
+    except OSError as err:
+        raise UnsafeInputError(f"Could not load model {name_or_path!r}: {str(err).splitlines()[0]} Give a folder "
+                               "written by save_pretrained or a Hub id you can access (HF_TOKEN for private ones).") from None
+    except Exception as err:  # a corrupt file: safetensors / JSON decoding errors
+        raise UnsafeInputError(f"Model {name_or_path!r} is corrupt or unreadable ({type(err).__name__}: "
+                               f"{str(err).splitlines()[0] if str(err) else ''}). Save it again, or re-download it.") from None
+
+
+def check_output_dir(path: str, needed_bytes: int = 0) -> None:
+    """Refuse an output folder that cannot be written, or a disk without room for `needed_bytes`."""
+    probe_dir = path
+    while probe_dir and not os.path.exists(probe_dir):
+        probe_dir = os.path.dirname(probe_dir) or "."
+    probe_dir = probe_dir or "."
+    if not os.access(probe_dir, os.W_OK | os.X_OK) or not os.path.isdir(probe_dir):
+        raise UnsafeInputError(f"output_dir {path!r} cannot be written ({probe_dir!r} is not a writable folder). "
+                               "Choose another --output_dir.")
+    free = shutil.disk_usage(probe_dir).free
+    if needed_bytes and free < needed_bytes:
+        raise UnsafeInputError(f"Not enough disk space for output_dir {path!r}: about {needed_bytes / 1e6:.0f} MB are "
+                               f"needed, {free / 1e6:.0f} MB are free. Free space or choose another --output_dir.")
+
+
+def estimated_output_bytes(model: Any, multigan: bool) -> int:
+    """A generous estimate of what a run writes: the model (plus a checkpoint copy), generators, evidence."""
+    model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    return int(3 * model_bytes + (60e6 if multigan else 0) + 10e6)
