@@ -32,6 +32,13 @@ from .data import (
 from .evaluation import Predictions, avg_gap, predict, score_predictions
 from .forget import ForgetSet
 from .methods import get_method
+from .safety import (
+    TrainingDivergedError,
+    check_output_dir,
+    estimated_output_bytes,
+    folder_digest,
+    load_pretrained,
+)
 
 RESULTS_FILE = "unlearning_results.json"
 RESUME_KEY_FILE = "_resume_key.json"
@@ -99,8 +106,6 @@ class UnlearningTrainer(Trainer):
 
         self.command = redact_command(command)
         self.hub_api: Any = None  # an `HfApi`-like object for pushes (default: HfApi with the token)
-        from .safety import folder_digest, load_pretrained
-
         if isinstance(model, str):
             if os.path.isdir(model) and _same_path(model, args.output_dir):
                 raise ValueError(
@@ -156,8 +161,6 @@ class UnlearningTrainer(Trainer):
         if self.test_dataset is not None:
             check_images(self.test_dataset, what="test set")
         self.data_sha256 = content_digest(self.full_train_dataset)
-        from .safety import check_output_dir, estimated_output_bytes
-
         check_output_dir(args.output_dir, estimated_output_bytes(model, args.method == "multigan"))
         self.transform = ImageTransform(processing_class, model_num_channels(model))
         self.reference_model = reference_model
@@ -245,8 +248,6 @@ class UnlearningTrainer(Trainer):
             loss = super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
         value = loss[0] if isinstance(loss, tuple) else loss
         if not torch.isfinite(value.detach()).all():
-            from .safety import TrainingDivergedError
-
             raise TrainingDivergedError(
                 f"The fine-tuning loss became {value.item()} at step {self.state.global_step}: nothing was saved. "
                 "Lower learning_rate (or max_grad_norm), or check the data for broken images.")
@@ -383,8 +384,6 @@ class UnlearningTrainer(Trainer):
 
     def check_input_model_unchanged(self) -> None:
         """The input model folder must be byte for byte what it was when the run started."""
-        from .safety import folder_digest
-
         source, before = self.input_model["source"], self.input_model["sha256"]
         if before and folder_digest(source) != before:
             raise RuntimeError(f"The input model folder {source!r} changed during the run (sha256 {before[:12]}…). "
