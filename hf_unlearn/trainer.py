@@ -339,8 +339,6 @@ class UnlearningTrainer(Trainer):
         """With `resume`, fine-tuning checkpoints every epoch (unless the user chose a save_strategy) and an
         earlier, interrupted run of the same request (same config, model, data and fine-tuning set) is resumed
         from its last checkpoint."""
-        from transformers.trainer_utils import get_last_checkpoint
-
         if not self.args.resume:
             return None
         if self.args.save_strategy in ("no", SaveStrategy.NO):
@@ -356,7 +354,7 @@ class UnlearningTrainer(Trainer):
         if os.path.isfile(path):
             with open(path) as f:
                 previous = json.load(f).get("key")
-        last = get_last_checkpoint(self.args.output_dir) if os.path.isdir(self.args.output_dir) else None
+        last = _last_complete_checkpoint(self.args.output_dir)
         if self.args.should_save:
             os.makedirs(self.args.output_dir, exist_ok=True)
             _write_json(path, {"key": key})
@@ -483,6 +481,19 @@ class CheckpointCardCallback(TrainerCallback):
         partial = self.trainer._result(dict(getattr(self.trainer, "_metrics_so_far", {})))
         write_model_card(folder, partial.to_dict(), in_progress=state.global_step, files={},
                          **self.trainer.card_kwargs())
+
+
+def _last_complete_checkpoint(output_dir: str) -> str | None:
+    """The newest `checkpoint-N` whose trainer state was written (the Trainer writes it last): a checkpoint
+    cut short by a kill is skipped, and the one before it (kept until the new one is complete) is used."""
+    if not os.path.isdir(output_dir):
+        return None
+    steps = sorted((int(name.split("-")[1]), name) for name in os.listdir(output_dir)
+                   if name.startswith("checkpoint-") and name.split("-")[1].isdigit())
+    for _, name in reversed(steps):
+        if os.path.isfile(os.path.join(output_dir, name, "trainer_state.json")):
+            return os.path.join(output_dir, name)
+    return None
 
 
 def _write_json(path: str, payload: dict[str, Any]) -> None:
