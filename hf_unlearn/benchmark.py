@@ -31,6 +31,7 @@ from .evaluation import avg_gap
 from .experiment import ClassifierRecipe, request_seconds, scratch_setup, train_classifier
 from .forget import ForgetSet
 from .methods import get_method
+from .safety import write_text_atomic
 from .trainer import RESULTS_FILE, UnlearningTrainer
 
 #: Metrics aggregated over seeds, in table order (key, column title, decimals).
@@ -416,9 +417,7 @@ def update_markdown(path: str, name: str, report: str) -> None:
         text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+    write_text_atomic(path, text)
 
 
 def run_benchmark(args: BenchmarkArguments, base: UnlearningConfig) -> dict[str, Any]:

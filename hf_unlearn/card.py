@@ -148,6 +148,15 @@ def _audit_rows(audit: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]
     return models, rows
 
 
+def card_options(result: dict[str, Any], tags: list[str]) -> dict[str, Any]:
+    """How a run's card names the model, its base, data, tags and command, from its results (as written by
+    `UnlearningTrainer`): the same card whether rendered by the run or later by `hf-unlearn card`."""
+    hub_model_id = result.get("config", {}).get("hub_model_id") or ""
+    return {"base_model": result.get("base_model"), "dataset_name": result.get("dataset_name"),
+            "tags": list(tags) + [result["method"]], "model_name": hub_model_id.split("/")[-1] or None,
+            "command": result.get("command")}
+
+
 def render_model_card(result: dict[str, Any], *, base_model: str | None = None, tags: list[str] | None = None,
                       model_name: str | None = None, dataset_name: str | None = None,
                       audit: dict[str, Any] | None = None, audit_model: str = "unlearned",
@@ -220,10 +229,10 @@ def evidence_files(output_dir: str) -> dict[str, str]:
 
 def write_report(output_dir: str, result: dict[str, Any]) -> Path:
     """`unlearning_report.json`: the redacted results that are published beside the card."""
+    from .safety import write_json_atomic
+
     path = Path(output_dir) / REPORT_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(redacted_report(result), indent=2))
-    os.replace(tmp, path)
+    write_json_atomic(str(path), redacted_report(result))
     return path
 
 

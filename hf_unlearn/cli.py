@@ -61,8 +61,9 @@ def refresh_card(folder: str, audit_path: str | None = None, audit_model: str = 
     """Re-render `folder`'s card and report; with an audit, copy its report and plots under evidence/audit/."""
     import shutil
 
-    from .card import EVIDENCE_DIR, write_model_card, write_report
+    from .card import EVIDENCE_DIR, card_options, write_model_card, write_report
     from .publish import load_audit, load_results
+    from .trainer import UnlearningTrainer
 
     results = load_results(folder)
     audit = load_audit(audit_path)
@@ -77,12 +78,8 @@ def refresh_card(folder: str, audit_path: str | None = None, audit_model: str = 
             if os.path.isfile(os.path.join(source, name)):
                 shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
     write_report(folder, results)
-    config = results.get("config", {})
-    return str(write_model_card(
-        folder, results, base_model=results.get("base_model"), dataset_name=results.get("dataset_name"),
-        tags=["hf-unlearn", "machine-unlearning", "image-classification", results["method"]],
-        model_name=(config.get("hub_model_id") or "").split("/")[-1] or None, command=results.get("command"),
-        audit=audit, audit_model=audit_model))
+    return str(write_model_card(folder, results, **card_options(results, UnlearningTrainer._tag_names), audit=audit,
+                                audit_model=audit_model))
 
 
 def push_command(args: argparse.Namespace) -> None:

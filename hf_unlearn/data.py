@@ -86,46 +86,66 @@ def to_standard_columns(dataset: Dataset, image_column: str, label_column: str) 
     return dataset.cast(Features({"image": Image(), "label": Value("int64")}))
 
 
-def content_digest(dataset: Dataset, image_column: str = "image", label_column: str = "label") -> str:
-    """SHA-256 of a dataset's images (their encoded bytes, or the files they point to) and labels, in row order.
-
-    Unlike `Dataset._fingerprint`, it depends only on the content: the same rows loaded from the Hub, from
-    parquet or rebuilt in memory give the same digest."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    raw = dataset.select_columns([image_column, label_column]).cast_column(image_column, Image(decode=False))
+def _encoded_images(dataset: Dataset, image_column: str, label_column: str | None) -> Any:
+    """(row, encoded image bytes, label or None) for every row, without decoding any image."""
+    columns = [image_column] + ([label_column] if label_column else [])
+    raw = dataset.select_columns(columns).cast_column(image_column, Image(decode=False))
+    row = 0
     for batch in raw.iter(batch_size=1000):
-        for image, label in zip(batch[image_column], batch[label_column], strict=True):
+        labels = batch[label_column] if label_column else [None] * len(batch[image_column])
+        for image, label in zip(batch[image_column], labels, strict=True):
             if image["bytes"] is None:
                 with open(image["path"], "rb") as f:
                     data = f.read()
             else:
                 data = image["bytes"]
-            digest.update(len(data).to_bytes(8, "little") + data + int(label).to_bytes(8, "little", signed=True))
+            yield row, data, label
+            row += 1
+
+
+def _opens(data: bytes) -> bool:
+    """Whether PIL can open the image (header and structure checked, no full decode)."""
+    import io
+
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(io.BytesIO(data)) as img:
+            img.verify()
+        return True
+    except Exception:
+        return False
+
+
+def _refuse_corrupt(bad: list[int], what: str) -> None:
+    if bad:
+        raise DataError(f"{len(bad)} image(s) of the {what} cannot be decoded (rows {bad[:10]}): re-encode or remove "
+                        "them (e.g. dataset.select([...]) without those rows) and run again.")
+
+
+def content_digest(dataset: Dataset, image_column: str = "image", label_column: str = "label",
+                   verify: str | None = None) -> str:
+    """SHA-256 of a dataset's images (their encoded bytes, or the files they point to) and labels, in row order.
+
+    Unlike `Dataset._fingerprint`, it depends only on the content: the same rows loaded from the Hub, from
+    parquet or rebuilt in memory give the same digest. With `verify` (what the data is, e.g. "training set"),
+    every image is also opened in the same pass and corrupt ones raise `DataError` (as `check_images`)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    bad: list[int] = []
+    for row, data, label in _encoded_images(dataset, image_column, label_column):
+        digest.update(len(data).to_bytes(8, "little") + data + int(label).to_bytes(8, "little", signed=True))
+        if verify and not _opens(data):
+            bad.append(row)
+    _refuse_corrupt(bad, verify or "")
     return digest.hexdigest()
 
 
 def check_images(dataset: Dataset, image_column: str = "image", what: str = "training set") -> None:
     """Every image of `dataset` opens (header and structure checked without a full decode): a corrupt file is
     named before any work starts instead of failing mid-training."""
-    import io
-
-    from PIL import Image as PILImage
-
-    raw = dataset.select_columns([image_column]).cast_column(image_column, Image(decode=False))
-    bad: list[int] = []
-    for start in range(0, len(raw), 1000):
-        for offset, image in enumerate(raw[start:start + 1000][image_column]):
-            try:
-                source = io.BytesIO(image["bytes"]) if image.get("bytes") is not None else image["path"]
-                with PILImage.open(source) as img:
-                    img.verify()
-            except Exception:
-                bad.append(start + offset)
-    if bad:
-        raise DataError(f"{len(bad)} image(s) of the {what} cannot be decoded (rows {bad[:10]}): re-encode or remove "
-                        "them (e.g. dataset.select([...]) without those rows) and run again.")
+    _refuse_corrupt([row for row, data, _ in _encoded_images(dataset, image_column, None) if not _opens(data)], what)
 
 
 def images_to_dataset(images: Sequence[Any], labels: Sequence[int], class_names: Sequence[str] | None = None) -> Dataset:

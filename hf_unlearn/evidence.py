@@ -10,8 +10,7 @@ import numpy as np
 from datasets import Dataset
 from sklearn.metrics import roc_curve
 
-from .audit.attacks import true_class_probability
-from .audit.run import plot_audit
+from .audit.run import loss_and_confidence, plot_audit
 from .evaluation import Predictions
 
 
@@ -26,11 +25,7 @@ def plot_membership_evidence(predictions: dict[str, dict[str, Predictions]], out
         members = np.r_[np.ones(len(forget.labels)), np.zeros(len(test.labels))]
         fpr, tpr, _ = roc_curve(members, -np.concatenate([forget.losses, test.losses]))
         curves[model] = {"loss attack": (fpr, tpr)}
-        histograms[model] = {
-            "loss": {g: groups[g].losses for g in ("forget", "retain", "test")},
-            "confidence": {g: true_class_probability(groups[g].logits, groups[g].labels)
-                           for g in ("forget", "retain", "test")},
-        }
+        histograms[model] = loss_and_confidence({g: groups[g] for g in ("forget", "retain", "test")})
     if not curves:
         return []
     os.makedirs(out_dir, exist_ok=True)

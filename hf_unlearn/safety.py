@@ -94,3 +94,17 @@ def estimated_output_bytes(model: Any, multigan: bool) -> int:
     """A generous estimate of what a run writes: the model (plus a checkpoint copy), generators, evidence."""
     model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     return int(3 * model_bytes + (60e6 if multigan else 0) + 10e6)
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write `text` beside `path` and move it into place: a reader never sees half a file."""
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def write_json_atomic(path: str, payload: Any) -> None:
+    """`write_text_atomic` for JSON (indented, non-JSON values as strings)."""
+    import json
+
+    write_text_atomic(path, json.dumps(payload, indent=2, default=str))

@@ -16,6 +16,7 @@ from datasets import Dataset
 from transformers import AutoImageProcessor, AutoModelForImageClassification, Trainer, TrainerCallback
 from transformers.trainer_utils import SaveStrategy
 
+from .card import EVIDENCE_DIR, card_options, is_secret_key, redact_command, write_model_card, write_report
 from .config import UnlearningConfig
 from .data import (
     DataError,
@@ -30,20 +31,24 @@ from .data import (
     to_standard_columns,
 )
 from .evaluation import Predictions, avg_gap, predict, score_predictions
+from .evidence import plot_membership_evidence, plot_synthetic_samples
 from .forget import ForgetSet
+from .gate import enforce_gate
+from .lora import is_lora, merged, wrap_with_lora
 from .methods import get_method
+from .publish import gate_metrics, push_folder
 from .safety import (
     TrainingDivergedError,
     check_output_dir,
     estimated_output_bytes,
     folder_digest,
     load_pretrained,
+    write_json_atomic,
 )
 
 RESULTS_FILE = "unlearning_results.json"
 RESUME_KEY_FILE = "_resume_key.json"
 FORGET_SET_FILE = "forget_set.json"
-SECRET_FIELDS = ("hub_token", "push_to_hub_token")
 
 
 @dataclass
@@ -102,8 +107,6 @@ class UnlearningTrainer(Trainer):
         self._push_when_done, self._hub_token = bool(args.push_to_hub), args.hub_token
         args = copy.copy(args)  # the user's args stay as given (pushes, tokens and checkpointing are set below)
         args.push_to_hub, args.hub_token = False, None  # no push before the gate; no token in any file
-        from .card import redact_command
-
         self.command = redact_command(command)
         self.hub_api: Any = None  # an `HfApi`-like object for pushes (default: HfApi with the token)
         if isinstance(model, str):
@@ -157,10 +160,9 @@ class UnlearningTrainer(Trainer):
             t_image, t_label = find_columns(eval_dataset, args.image_column, args.label_column)
             self.test_dataset = to_standard_columns(eval_dataset, t_image, t_label)
             check_labels_fit_model(self.test_dataset["label"], self.num_labels)
-        check_images(self.full_train_dataset, what="training set")
+        self.data_sha256 = content_digest(self.full_train_dataset, verify="training set")  # one pass: hash + open
         if self.test_dataset is not None:
             check_images(self.test_dataset, what="test set")
-        self.data_sha256 = content_digest(self.full_train_dataset)
         check_output_dir(args.output_dir, estimated_output_bytes(model, args.method == "multigan"))
         self.transform = ImageTransform(processing_class, model_num_channels(model))
         self.reference_model = reference_model
@@ -176,8 +178,6 @@ class UnlearningTrainer(Trainer):
             torch.manual_seed(args.seed)
             model = type(model)(model.config)
         if args.use_peft:
-            from .lora import wrap_with_lora
-
             model = wrap_with_lora(model, args)
         self.parameter_counts = {"parameters": sum(p.numel() for p in model.parameters()),
                                  "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
@@ -289,8 +289,6 @@ class UnlearningTrainer(Trainer):
         self.train(resume_from_checkpoint=self._resumable_checkpoint(digest))
         self.log_phase("fine_tuning", time.perf_counter() - start)
 
-        from .lora import is_lora, merged
-
         if is_lora(self.model):  # fold the adapters in: the output is a plain model, like the input
             self.model = merged(self.model)
         start = time.perf_counter()
@@ -329,7 +327,7 @@ class UnlearningTrainer(Trainer):
                         "previous_sha256": [f.spec_hash() for f in self.previous_forget_sets]},
             config=public_config(self.args),
             command=self.command,
-            base_model=self.card_kwargs()["base_model"],
+            base_model=getattr(self.model.config, "_name_or_path", None) or None,
             dataset_name=self.dataset_name,
             input_model=dict(self.input_model),
             data_sha256=self.data_sha256,
@@ -357,7 +355,7 @@ class UnlearningTrainer(Trainer):
         last = _last_complete_checkpoint(self.args.output_dir)
         if self.args.should_save:
             os.makedirs(self.args.output_dir, exist_ok=True)
-            _write_json(path, {"key": key})
+            write_json_atomic(path, {"key": key})
         if last and previous == key:
             if self.args.should_log:
                 print(f"[hf-unlearn] resuming fine-tuning from {last}", flush=True)
@@ -393,8 +391,6 @@ class UnlearningTrainer(Trainer):
         synthetic rows would be trained on twice and others never. Returns the digest."""
         from accelerate.utils import gather_object
 
-        from .data import content_digest
-
         digest = content_digest(combined)
         if self.args.world_size > 1:
             digests = gather_object([digest])
@@ -402,12 +398,6 @@ class UnlearningTrainer(Trainer):
                 raise RuntimeError(f"The processes built different fine-tuning sets (sha256 {sorted(set(digests))}); "
                                    "report this as a bug with the recipe.")
         return digest
-
-    def card_kwargs(self) -> dict[str, Any]:
-        """How this run's card names the model, its base, tags and data."""
-        return {"base_model": getattr(self.model.config, "_name_or_path", None) or None,
-                "tags": self._tag_names + [self.args.method], "dataset_name": self.dataset_name,
-                "model_name": (self.args.hub_model_id or "").split("/")[-1] or None, "command": self.command}
 
     def save_unlearned(self, result: UnlearningResult) -> None:
         """Write model, processor, results, forget-set specification and model card to `output_dir`. Every file
@@ -419,20 +409,18 @@ class UnlearningTrainer(Trainer):
         for name in os.listdir(staging):
             os.replace(os.path.join(staging, name), os.path.join(self.args.output_dir, name))
         os.rmdir(staging)
-        from .card import EVIDENCE_DIR, write_model_card, write_report
-        from .evidence import plot_membership_evidence, plot_synthetic_samples
 
-        out = self.args.output_dir
-        _write_json(os.path.join(out, RESULTS_FILE), result.to_dict())
-        _write_json(os.path.join(out, FORGET_SET_FILE),
+        out, payload = self.args.output_dir, result.to_dict()
+        write_json_atomic(os.path.join(out, RESULTS_FILE), payload)
+        write_json_atomic(os.path.join(out, FORGET_SET_FILE),
                     {**self.forget_set.to_dict(), "sha256": self.forget_set.spec_hash(),
                      "num_forget": len(self.forget_dataset), "num_retain": len(self.retain_dataset)})
         evidence = os.path.join(out, EVIDENCE_DIR)
         plot_membership_evidence(self.evaluation_predictions, evidence)
         sources = ("synthetic_retain", "synthetic_forget") if self.args.publish_forget_generator else ("synthetic_retain",)
         plot_synthetic_samples(self.combined_dataset, evidence, self.class_names, sources, seed=self.args.seed)
-        write_report(out, result.to_dict())
-        write_model_card(out, result.to_dict(), **self.card_kwargs())
+        write_report(out, payload)
+        write_model_card(out, payload, **card_options(payload, self._tag_names))
         print(f"[hf-unlearn] model, results and card written to {out} (process {self.args.process_index})", flush=True)
 
     def push_to_hub(self, commit_message: str | None = "Unlearned model (hf-unlearn)", blocking: bool = True,
@@ -441,9 +429,6 @@ class UnlearningTrainer(Trainer):
         """Push the unlearned model, its card, report and evidence (and generators when `push_generators`) to
         `hub_model_id`, after checking `push_gate` (with the `audit` report's attacks when given). A missed
         threshold raises `GateError` and nothing is created or uploaded. Returns the commit info."""
-        from .gate import enforce_gate
-        from .publish import gate_metrics, push_folder
-
         if self.result is None:
             raise RuntimeError("Nothing to push yet: call unlearn() first.")
         result = self.result.to_dict()
@@ -461,9 +446,8 @@ class UnlearningTrainer(Trainer):
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
         """The Trainer's card hook: writes this run's card (the evidence card, not the generic one)."""
         if self.result is not None and self.is_world_process_zero():
-            from .card import write_model_card
-
-            write_model_card(self.args.output_dir, self.result.to_dict(), **self.card_kwargs())
+            result = self.result.to_dict()
+            write_model_card(self.args.output_dir, result, **card_options(result, self._tag_names))
 
 
 class CheckpointCardCallback(TrainerCallback):
@@ -476,11 +460,9 @@ class CheckpointCardCallback(TrainerCallback):
         folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         if not (args.should_save and os.path.isdir(folder)):
             return
-        from .card import write_model_card
-
         partial = self.trainer._result(dict(getattr(self.trainer, "_metrics_so_far", {})))
         write_model_card(folder, partial.to_dict(), in_progress=state.global_step, files={},
-                         **self.trainer.card_kwargs())
+                         **card_options(partial.to_dict(), self.trainer._tag_names))
 
 
 def _last_complete_checkpoint(output_dir: str) -> str | None:
@@ -494,13 +476,6 @@ def _last_complete_checkpoint(output_dir: str) -> str | None:
         if os.path.isfile(os.path.join(output_dir, name, "trainer_state.json")):
             return os.path.join(output_dir, name)
     return None
-
-
-def _write_json(path: str, payload: dict[str, Any]) -> None:
-    """Write JSON atomically: a reader never sees half a file."""
-    with open(path + ".tmp", "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(path + ".tmp", path)
 
 
 def load_forget_set(path: str, option: str = "previous_forget_sets") -> ForgetSet:
@@ -533,6 +508,4 @@ def exclude_previous(retain: np.ndarray, forget: np.ndarray, previous: list[Forg
 
 def public_config(args: UnlearningConfig) -> dict[str, Any]:
     """The run's config as JSON-safe values, without secrets."""
-    from .card import is_secret_key
-
-    return {k: v for k, v in args.to_dict().items() if k not in SECRET_FIELDS and not is_secret_key(k)}
+    return {k: v for k, v in args.to_dict().items() if not is_secret_key(k)}  # hub_token, push_to_hub_token, ...

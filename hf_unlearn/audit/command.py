@@ -25,9 +25,16 @@ from ..config import UnlearningConfig
 from ..data import ImageTransform, class_names, find_columns, model_num_channels, to_standard_columns
 from ..forget import ForgetSet
 from ..trainer import load_forget_set
-from .attacks import true_class_probability
 from .reference_models import ReferenceSpec, load_reference_models, train_reference_models
-from .run import ATTACKS, AuditData, audit_model, plot_audit, predictions_by_group, write_report
+from .run import (
+    ATTACKS,
+    AuditData,
+    audit_model,
+    loss_and_confidence,
+    plot_audit,
+    predictions_by_group,
+    write_report,
+)
 
 
 @dataclass
@@ -117,10 +124,8 @@ def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
         target = predictions_by_group(model, data, transform, config)
         report["models"][name], curves[name] = audit_model(target, refs, membership, data, args.n_bootstrap, config.seed)
         report["models"][name]["folder"] = models[name]
-        histograms[name] = {quantity: {group: values(target[key]) for group, key in
-                                       (("forget", "forget"), ("retain", "retain"), ("held-out", "nonmember"))}
-                            for quantity, values in (("loss", lambda p: p.losses),
-                                                     ("confidence", lambda p: true_class_probability(p.logits, p.labels)))}
+        histograms[name] = loss_and_confidence({"forget": target["forget"], "retain": target["retain"],
+                                                "held-out": target["nonmember"]})
         log(f"{name}: " + ", ".join(f"{a} AUC {s['auc']['value']:.3f}" for a, s in report["models"][name].items()
                                      if isinstance(s, dict) and "auc" in s))
     if config.should_save:

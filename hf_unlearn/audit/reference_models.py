@@ -24,6 +24,7 @@ from transformers import AutoModelForImageClassification, TrainingArguments
 
 from ..data import content_digest
 from ..experiment import ClassifierRecipe, train_classifier
+from ..safety import write_json_atomic
 
 MEMBERSHIP_FILE = "membership.npy"
 KEY_FILE = "cache_key.json"
@@ -79,9 +80,7 @@ def train_reference_models(pool: Dataset, make_model: Any, processor: Any, spec:
     root = os.path.join(cache_dir, key)
     os.makedirs(root, exist_ok=True)
     if base_args.should_save and not os.path.isfile(os.path.join(root, KEY_FILE)):
-        with open(os.path.join(root, KEY_FILE + ".tmp"), "w") as f:
-            json.dump(described, f, indent=2)
-        os.replace(os.path.join(root, KEY_FILE + ".tmp"), os.path.join(root, KEY_FILE))
+        write_json_atomic(os.path.join(root, KEY_FILE), described)
     membership_path = os.path.join(root, MEMBERSHIP_FILE)
     if os.path.isfile(membership_path):
         membership = np.load(membership_path)

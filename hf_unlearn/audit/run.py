@@ -8,7 +8,6 @@ never audited (a sample of the retained training rows vs the population) before 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from sklearn.metrics import roc_curve
 from ..data import ImageTransform
 from ..evaluation import Predictions, predict
 from ..metrics import load_metric
+from ..safety import write_json_atomic
 from .attacks import (
     ATTACK_FEATURES,
     attack_feature,
@@ -130,6 +130,12 @@ def audit_model(target: dict[str, Predictions], refs: list[dict[str, Predictions
     return report, curves
 
 
+def loss_and_confidence(groups: dict[str, Predictions]) -> dict[str, dict[str, np.ndarray]]:
+    """Per-sample loss and true-class confidence of each named group: what `plot_audit` draws as histograms."""
+    return {"loss": {name: p.losses for name, p in groups.items()},
+            "confidence": {name: true_class_probability(p.logits, p.labels) for name, p in groups.items()}}
+
+
 def plot_audit(curves: dict[str, dict[str, Any]], histograms: dict[str, dict[str, np.ndarray]], out_dir: str) -> list[str]:
     """ROC curves (log-log) per model, and histograms of forget / retain / held-out per model and quantity
     (`histograms[model][quantity][group]`: per-sample loss, true-class confidence)."""
@@ -175,7 +181,5 @@ def plot_audit(curves: dict[str, dict[str, Any]], histograms: dict[str, dict[str
 def write_report(report: dict[str, Any], out_dir: str) -> str:
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "audit_report.json")
-    with open(path + ".tmp", "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(path + ".tmp", path)
+    write_json_atomic(path, report)
     return path

@@ -76,7 +76,7 @@ class MultiGAN(UnlearningMethod):
         settings = GANSettings.from_config(args)
         seed = args.seed + (0 if part == "retain" else 1)
         precision = "bf16" if args.bf16 else ("fp16" if args.fp16 else "no")
-        key = self._training_key(dataset, settings, seed, resolution, channels, precision)
+        key = self._training_key(part, settings, seed, resolution, channels, precision)
         out = os.path.join(args.output_dir, GENERATORS_DIR, part)
         if _read_key(out) == key:  # an interrupted run already trained this very generator: resume from it
             self.trainer.log_phase(f"gan_{part}", 0.0, resumed=out)
@@ -95,14 +95,15 @@ class MultiGAN(UnlearningMethod):
         self.trainer.log_phase(f"gan_{part}", time.perf_counter() - start, images=len(dataset))
         return generator
 
-    def _training_key(self, dataset: Dataset, settings: GANSettings, seed: int, resolution: int, channels: int,
+    def _training_key(self, part: str, settings: GANSettings, seed: int, resolution: int, channels: int,
                       precision: str) -> str:
-        """What a trained generator depends on: its images, settings, seed and format."""
-        from ..data import content_digest
-
-        payload = json.dumps({"data": content_digest(dataset), "settings": settings.__dict__, "seed": seed,
-                              "resolution": resolution, "channels": channels, "precision": precision,
-                              "processes": self.trainer.args.world_size},
+        """What a trained generator depends on: its images (the training data's SHA-256, already computed by the
+        trainer, and the rows of this part), settings, seed and format."""
+        rows = self.trainer.retain_indices if part == "retain" else self.trainer.forget_indices
+        payload = json.dumps({"data": self.trainer.data_sha256,
+                              "rows": hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest(),
+                              "settings": settings.__dict__, "seed": seed, "resolution": resolution,
+                              "channels": channels, "precision": precision, "processes": self.trainer.args.world_size},
                              sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
