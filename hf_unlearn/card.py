@@ -14,8 +14,11 @@ from typing import Any
 import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from . import __version__
-from .audit.stats import auc_interval, wilson_interval
+from .constants import CARD_TAGS, EVIDENCE_DIR, REPORT_FILE, __version__
+from .gate import gate_metrics, parse_gate
+from .methods.registry import get_method
+from .mia.stats import auc_interval, wilson_interval
+from .safety import is_secret_key, write_json_atomic
 
 METRIC_LABELS = {
     "forget_accuracy": "Forget accuracy",
@@ -34,8 +37,6 @@ ROW_NAMES = {"original": "original (before unlearning)", "retrained": "retrained
 #: earlier requests, credentials.
 PRIVATE_CONFIG_KEYS = ("forget_indices", "forget_seed", "previous_forget_sets")
 PRIVATE_FORGET_KEYS = ("indices", "seed", "path")
-REPORT_FILE = "unlearning_report.json"
-EVIDENCE_DIR = "evidence"
 
 
 def template_path() -> Path:
@@ -45,10 +46,6 @@ def template_path() -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError("The model-card template is missing from the installation; reinstall hf-unlearn.")
-
-
-def is_secret_key(key: str) -> bool:
-    return "token" in key.lower() or key.lower() in ("password", "api_key")
 
 
 def redact_command(command: str | None) -> str | None:
@@ -148,7 +145,7 @@ def _audit_rows(audit: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]
     return models, rows
 
 
-def card_options(result: dict[str, Any], tags: list[str]) -> dict[str, Any]:
+def card_options(result: dict[str, Any], tags: tuple[str, ...] | list[str] = CARD_TAGS) -> dict[str, Any]:
     """How a run's card names the model, its base, data, tags and command, from its results (as written by
     `UnlearningTrainer`): the same card whether rendered by the run or later by `hf-unlearn card`."""
     hub_model_id = result.get("config", {}).get("hub_model_id") or ""
@@ -164,8 +161,6 @@ def render_model_card(result: dict[str, Any], *, base_model: str | None = None, 
                       in_progress: int | None = None) -> ModelCard:
     """Render the card of one unlearning run (`UnlearningResult.to_dict()` or `unlearning_results.json`),
     optionally with a privacy audit (`audit_report.json`) and evidence files (paths relative to the card)."""
-    from .methods import get_method
-
     report = redacted_report(result)
     metrics, counts = report["metrics"], {"eval_retain": 0, "test": 0, **report["counts"]}
     method = report["method"]
@@ -201,9 +196,6 @@ def render_model_card(result: dict[str, Any], *, base_model: str | None = None, 
 
 def _gate_rows(gate: Any, result: dict[str, Any], audit: dict[str, Any] | None, audit_model: str) -> list[dict]:
     """The publishing gate's thresholds beside the measured values (for the card)."""
-    from .gate import parse_gate
-    from .publish import gate_metrics
-
     if not gate or "unlearned" not in result.get("metrics", {}):
         return []
     try:
@@ -229,8 +221,6 @@ def evidence_files(output_dir: str) -> dict[str, str]:
 
 def write_report(output_dir: str, result: dict[str, Any]) -> Path:
     """`unlearning_report.json`: the redacted results that are published beside the card."""
-    from .safety import write_json_atomic
-
     path = Path(output_dir) / REPORT_FILE
     write_json_atomic(str(path), redacted_report(result))
     return path
@@ -244,3 +234,10 @@ def write_model_card(output_dir: str, result: dict[str, Any], **kwargs: Any) -> 
     render_model_card(result, **kwargs).save(str(tmp))
     os.replace(tmp, path)
     return path
+
+
+def write_run_card(output_dir: str, result: dict[str, Any], **kwargs: Any) -> Path:
+    """The one card writer of hf-unlearn: a run's card from its results (`UnlearningResult.to_dict()` or
+    `unlearning_results.json`), named and tagged by `card_options`, whether written at the end of the run,
+    into a checkpoint (`in_progress=step`) or later by `hf-unlearn card` (`audit=...`)."""
+    return write_model_card(output_dir, result, **card_options(result), **kwargs)

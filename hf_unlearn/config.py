@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from transformers import TrainingArguments
+
+from .gate import parse_gate
+from .safety import is_secret_key
 
 INVERSION_STRATEGIES = ("complement", "random_other", "least_likely")
 
@@ -200,10 +204,13 @@ class UnlearningConfig(TrainingArguments):
                 raise ValueError(f"{name} must be >= 0, got {value}.")
         if self.gan_epochs <= 0 or self.gan_batch_size <= 0:
             raise ValueError("gan_epochs and gan_batch_size must be positive.")
-        from .gate import parse_gate
-
         parse_gate(self.push_gate)  # a malformed gate fails now, not after the run
         if self.use_peft and self.lora_r < 1:
             raise ValueError(f"lora_r must be >= 1, got {self.lora_r}.")
         if self.mia_splits < 2:
             raise ValueError(f"mia_splits must be >= 2, got {self.mia_splits}.")
+
+
+def public_config(args: UnlearningConfig) -> dict[str, Any]:
+    """The run's config as JSON-safe values, without secrets."""
+    return {k: v for k, v in args.to_dict().items() if not is_secret_key(k)}

@@ -11,11 +11,12 @@ import numpy as np
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value, load_dataset
 
-from .synthesis import FORGET_SOURCES
+from .constants import FORGET_SOURCES
+from .errors import DataError
 
-
-class DataError(ValueError):
-    """A dataset that cannot be used as given (raised before any training starts)."""
+__all__ = ["DataError", "ImageTransform", "check_images", "check_labels_fit_model", "class_names", "collate_images",
+           "content_digest", "digits_dataset", "find_columns", "images_to_dataset", "load_image_dataset",
+           "model_num_channels", "to_standard_columns", "vit_image_processor"]
 
 
 def load_image_dataset(name_or_path: str, split: str | None = None, **kwargs: Any) -> Dataset | DatasetDict:

@@ -15,7 +15,6 @@ from datasets import Dataset
 from transformers import Trainer, TrainingArguments
 
 from .data import ImageTransform, collate_images
-from .metrics import load_metric
 
 
 @dataclass
@@ -66,6 +65,8 @@ def score_predictions(forget: Predictions, retain: Predictions, test: Prediction
                       seed: int = 0) -> dict[str, float]:
     """Accuracies (in %), the challenge-kit MIA score, the loss attack's AUC and SalUn's MIA-efficacy from
     already computed predictions."""
+    from .metrics import load_metric  # evaluate, on first scoring
+
     accuracy = load_metric("accuracy")
     scores: dict[str, float] = {}
     for name, pred in (("forget", forget), ("retain", retain), ("test", test)):
@@ -89,6 +90,14 @@ def score_predictions(forget: Predictions, retain: Predictions, test: Prediction
         seed=seed,
     )["mia_efficacy"]
     return scores
+
+
+def score_sets(predictions: dict[str, Predictions], mia_splits: int = 10, seed: int = 0) -> dict[str, float]:
+    """`score_predictions` of named sets (forget, retain, test); without a test set, accuracies only."""
+    if "test" not in predictions:
+        return {f"{k}_accuracy": 100.0 * float((p.predicted == p.labels).mean()) for k, p in predictions.items()}
+    return score_predictions(predictions["forget"], predictions["retain"], predictions["test"],
+                             mia_splits=mia_splits, seed=seed)
 
 
 def format_metric(model: str, key: str, metrics: dict[str, float]) -> str:

@@ -1,5 +1,6 @@
-"""Evidence files of one unlearning run, written beside the model and linked from its card: ROC curves and
-histograms of the loss attack per model, and a grid of the synthetic images the model was fine-tuned on."""
+"""Evidence plots, written beside a model and linked from its card: ROC curves and histograms of membership
+attacks per model (an unlearning run's loss attack, or a privacy audit's every attack), and a grid of the
+synthetic images the model was fine-tuned on."""
 
 from __future__ import annotations
 
@@ -8,15 +9,64 @@ from typing import Any
 
 import numpy as np
 from datasets import Dataset
-from sklearn.metrics import roc_curve
 
-from .audit.run import loss_and_confidence, plot_audit
 from .evaluation import Predictions
+from .mia.attacks import true_class_probability
+
+
+def loss_and_confidence(groups: dict[str, Predictions]) -> dict[str, dict[str, np.ndarray]]:
+    """Per-sample loss and true-class confidence of each named group: what `plot_roc_and_histograms` draws as histograms."""
+    return {"loss": {name: p.losses for name, p in groups.items()},
+            "confidence": {name: true_class_probability(p.logits, p.labels) for name, p in groups.items()}}
+
+
+def plot_roc_and_histograms(curves: dict[str, dict[str, Any]], histograms: dict[str, dict[str, np.ndarray]], out_dir: str) -> list[str]:
+    """ROC curves (log-log) per model, and histograms of forget / retain / held-out per model and quantity
+    (`histograms[model][quantity][group]`: per-sample loss, true-class confidence)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4.5), squeeze=False)
+    for ax, (model, per_attack) in zip(axes[0], curves.items(), strict=True):
+        for attack, (fpr, tpr) in per_attack.items():
+            ax.plot(np.maximum(fpr, 1e-5), np.maximum(tpr, 1e-5), label=attack, linewidth=1)
+        ax.plot([1e-5, 1], [1e-5, 1], "k--", linewidth=0.5)
+        ax.set_xscale("log"), ax.set_yscale("log")
+        ax.set_xlim(1e-3, 1), ax.set_ylim(1e-3, 1)
+        ax.set_xlabel("false-positive rate"), ax.set_ylabel("true-positive rate")
+        ax.set_title(f"{model}: forget vs held-out")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(os.path.join(out_dir, "roc_curves.png"))
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    quantities = list(next(iter(histograms.values())))
+    fig, axes = plt.subplots(len(quantities), len(histograms), figsize=(5 * len(histograms), 3.5 * len(quantities)),
+                             squeeze=False)
+    for col, (model, per_quantity) in enumerate(histograms.items()):
+        for row, quantity in enumerate(quantities):
+            ax, groups = axes[row][col], per_quantity[quantity]
+            high = float(np.percentile(np.concatenate(list(groups.values())), 99)) if quantity == "loss" else 1.0
+            bins = np.linspace(0, max(high, 1e-3), 40)
+            for group, values in groups.items():
+                ax.hist(np.clip(values, 0, bins[-1]), bins=bins, alpha=0.5, density=True, label=group)
+            ax.set_xlabel(f"per-sample {quantity}"), ax.set_title(model)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(os.path.join(out_dir, "loss_histograms.png"))
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
 
 
 def plot_membership_evidence(predictions: dict[str, dict[str, Predictions]], out_dir: str) -> list[str]:
     """`roc_curves.png` (loss attack, forget vs test, log-log) and `loss_histograms.png` (loss and true-class
     confidence of forget / retain / test) for every scored model."""
+    from sklearn.metrics import roc_curve
+
     curves, histograms = {}, {}
     for model, groups in predictions.items():
         if "test" not in groups:
@@ -29,7 +79,7 @@ def plot_membership_evidence(predictions: dict[str, dict[str, Predictions]], out
     if not curves:
         return []
     os.makedirs(out_dir, exist_ok=True)
-    return plot_audit(curves, histograms, out_dir)
+    return plot_roc_and_histograms(curves, histograms, out_dir)
 
 
 def plot_synthetic_samples(combined: Dataset, out_dir: str, class_names: list[str] | None,

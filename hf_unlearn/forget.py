@@ -1,18 +1,21 @@
-"""`ForgetSet`: which training rows must be forgotten, validated and hashed for the audit trail."""
+"""`ForgetSet`: which training rows must be forgotten, validated and hashed for the audit trail; and the
+helpers of sequential requests (an earlier request's forget set, read back; its rows left out)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .constants import FORGET_SET_FILE
+from .errors import ForgetSetError
 
-class ForgetSetError(ValueError):
-    """A forget set that cannot be applied to the dataset (raised before any training starts)."""
+__all__ = ["ForgetSet", "ForgetSetError", "exclude_previous", "load_forget_set"]
 
 
 @dataclass(frozen=True)
@@ -176,3 +179,31 @@ class ForgetSet:
         if self.kind == "classes":
             return f"every training image of class(es) {', '.join(self.classes)}"
         return f"a random {self.fraction:.1%} of the training rows (seed {self.seed})"
+
+
+def load_forget_set(path: str, option: str = "previous_forget_sets") -> ForgetSet:
+    """The forget set of an unlearning run, from its `forget_set.json` (or the output folder holding it);
+    `option` names the setting that gave `path`, for the error message."""
+    if os.path.isdir(path):
+        path = os.path.join(path, FORGET_SET_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{option}: {path!r} does not exist. Give the {FORGET_SET_FILE} (or the output folder) of the "
+            "unlearning run."
+        )
+    with open(path) as f:
+        return ForgetSet.from_dict(json.load(f))
+
+
+def exclude_previous(retain: np.ndarray, forget: np.ndarray, previous: list[ForgetSet], labels: np.ndarray,
+                     class_names: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Sequential requests: rows forgotten by earlier requests leave the retain set; asking to forget them
+    again is an error (they are already gone from the model's training data)."""
+    done = np.unique(np.concatenate([p.forget_indices(len(labels), labels, class_names) for p in previous]))
+    again = np.intersect1d(forget, done)
+    if len(again):
+        raise ValueError(
+            f"{len(again)} rows of this forget set (e.g. {again[:5].tolist()}) were already forgotten by a previous "
+            "request: remove them from the forget set or drop that entry from previous_forget_sets."
+        )
+    return np.setdiff1d(retain, done), forget

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import GateError
+
 #: Metric -> (lowest, highest) allowed threshold; accuracies are in %, AUC and scores in [0, 1].
 GATE_METRICS: dict[str, tuple[float, float]] = {
     "forget_accuracy": (0.0, 100.0),
@@ -24,10 +26,6 @@ GATE_METRICS: dict[str, tuple[float, float]] = {
     "mia_tpr_at_1pct_fpr": (0.0, 1.0),
     "avg_gap": (0.0, 100.0),
 }
-
-
-class GateError(ValueError):
-    """The unlearned model misses a publishing threshold (or the gate itself is malformed)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +77,16 @@ def audit_maxima(audit_report: dict[str, Any], model: str) -> dict[str, float]:
     attacks = [s for s in audit_report["models"][model].values() if isinstance(s, dict) and "auc" in s]
     return {"mia_auc": max(s["auc"]["value"] for s in attacks),
             "mia_tpr_at_1pct_fpr": max(s["tpr_at_1pct_fpr"]["value"] for s in attacks)}
+
+
+def gate_metrics(results: dict[str, Any], audit: dict[str, Any] | None = None,
+                 audit_model: str = "unlearned") -> dict[str, float]:
+    """What the gate compares: the unlearned model's numbers, with the audit's strongest attack on top."""
+    metrics = {k: float(v) for k, v in results.get("metrics", {}).get("unlearned", {}).items()}
+    if audit is not None:
+        for key, value in audit_maxima(audit, audit_model).items():
+            metrics[key] = max(value, metrics.get(key, value))
+    return metrics
 
 
 def check_gate(thresholds: list[Threshold], metrics: dict[str, float]) -> list[str]:

@@ -32,3 +32,9 @@ def is_lora(model: torch.nn.Module) -> bool:
 def merged(model: torch.nn.Module) -> torch.nn.Module:
     """The plain model with the adapters folded into its weights (a no-op for a model without adapters)."""
     return model.merge_and_unload() if is_lora(model) else model
+
+
+def count_parameters(model: torch.nn.Module) -> dict[str, int]:
+    """All parameters, and those that train (fewer with LoRA adapters), as the results record them."""
+    return {"parameters": sum(p.numel() for p in model.parameters()),
+            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}

@@ -14,22 +14,20 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
-from .card import REPORT_FILE
-from .gate import GateError, audit_maxima, enforce_gate
+from .constants import FORGET_SET_FILE, GENERATORS_DIR, REPORT_FILE, RESULTS_FILE
+from .gate import GateError, enforce_gate, gate_metrics
 
-RESULTS_FILE = "unlearning_results.json"
 #: Patterns never uploaded (they hold forget-set ids, the full config, or half-written files).
-PRIVATE_PATTERNS = ["forget_set.json", RESULTS_FILE, "training_args.bin", "runs/*", "checkpoint-*", "_*", "*.tmp",
+PRIVATE_PATTERNS = [FORGET_SET_FILE, RESULTS_FILE, "training_args.bin", "runs/*", "checkpoint-*", "_*", "*.tmp",
                     "*.tmp/*"]
-GENERATORS = "generators"
 
 
 def ignore_patterns(include_generators: bool = False, include_forget_generator: bool = False) -> list[str]:
     patterns = list(PRIVATE_PATTERNS)
     if not include_generators:
-        patterns.append(f"{GENERATORS}/*")
+        patterns.append(f"{GENERATORS_DIR}/*")
     elif not include_forget_generator:
-        patterns.append(f"{GENERATORS}/forget/*")
+        patterns.append(f"{GENERATORS_DIR}/forget/*")
     return patterns
 
 
@@ -52,16 +50,6 @@ def load_audit(path: str | None) -> dict[str, Any] | None:
         raise FileNotFoundError(f"No audit report at {path!r}: give the output folder of `hf-unlearn audit`.")
     with open(path) as f:
         return json.load(f)
-
-
-def gate_metrics(results: dict[str, Any], audit: dict[str, Any] | None = None,
-                 audit_model: str = "unlearned") -> dict[str, float]:
-    """What the gate compares: the unlearned model's numbers, with the audit's strongest attack on top."""
-    metrics = {k: float(v) for k, v in results.get("metrics", {}).get("unlearned", {}).items()}
-    if audit is not None:
-        for key, value in audit_maxima(audit, audit_model).items():
-            metrics[key] = max(value, metrics.get(key, value))
-    return metrics
 
 
 def push_folder(folder: str, repo_id: str, *, api: Any = None, token: str | None = None, private: bool | None = None,

@@ -8,16 +8,38 @@ import os
 import shutil
 from typing import Any
 
+from .errors import TrainingDivergedError, UnsafeInputError
+
+__all__ = ["TrainingDivergedError", "UnsafeInputError", "check_folder_unchanged", "check_model_folder",
+           "check_not_input_folder", "check_output_dir", "estimated_output_bytes", "folder_digest", "is_secret_key",
+           "load_pretrained", "same_path", "write_json_atomic", "write_text_atomic"]
+
 #: Weight files that unpickle Python objects (loading one can run arbitrary code).
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.ckpt", "tf_model.h5")
 
 
-class UnsafeInputError(ValueError):
-    """An input that hf-unlearn refuses to load or write to as given; the message says how to proceed."""
+def is_secret_key(key: str) -> bool:
+    """Whether a config key or option names a credential (hub_token, push_to_hub_token, api_key, ...)."""
+    return "token" in key.lower() or key.lower() in ("password", "api_key")
 
 
-class TrainingDivergedError(RuntimeError):
-    """A loss became NaN or infinite: the run stopped instead of saving a broken model."""
+def same_path(a: str, b: str) -> bool:
+    """Whether two paths name the same file or folder (symlinks resolved)."""
+    return os.path.realpath(os.path.abspath(a)) == os.path.realpath(os.path.abspath(b))
+
+
+def check_not_input_folder(output_dir: str, folder: str, what: str) -> None:
+    """Refuse an `output_dir` that is the input model's folder (`what` names it): the original would be lost."""
+    if folder and os.path.isdir(folder) and same_path(folder, output_dir):
+        raise ValueError(f"output_dir {output_dir!r} is {what}: the original would be overwritten. "
+                         "Choose another --output_dir.")
+
+
+def check_folder_unchanged(path: str | None, sha256_before: str | None) -> None:
+    """A folder hashed with `folder_digest` before a run must be byte for byte the same after it."""
+    if sha256_before and folder_digest(path) != sha256_before:
+        raise RuntimeError(f"The input model folder {path!r} changed during the run (sha256 {sha256_before[:12]}…). "
+                           "hf-unlearn never writes there: check for another process writing to it.")
 
 
 def folder_digest(path: str) -> str:

@@ -1,4 +1,5 @@
-"""Data reorganization: label inversion strategies and the combined fine-tuning dataset."""
+"""Data reorganization: label inversion strategies and the combined fine-tuning dataset (built alike on
+every process, which `fine_tuning_digest` checks)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from collections.abc import Callable
 import numpy as np
 from datasets import Dataset, Features, Image, Value, concatenate_datasets
 
-SOURCES = ("retain", "forget", "synthetic_retain", "synthetic_forget")
-#: Rows that stand for the forget set (methods treat them apart from the retain rows).
-FORGET_SOURCES = ("forget", "synthetic_forget")
+from .constants import FORGET_SOURCES, SOURCES
+from .data import content_digest
+
+__all__ = ["COMBINED_FEATURES", "FORGET_SOURCES", "SOURCES", "available_inversions", "combine_sources",
+           "fine_tuning_digest", "invert_labels", "register_inversion", "with_source"]
 #: Schema of the fine-tuning dataset: `label` is what the model is trained on, `original_label` the true label
 #: (real rows) or the original model's prediction (synthetic rows) before any inversion.
 COMBINED_FEATURES = Features({"image": Image(), "label": Value("int64"), "original_label": Value("int64"),
@@ -87,3 +90,18 @@ def combine_sources(parts: dict[str, Dataset]) -> Dataset:
     if not kept:
         raise ValueError("The combined dataset would be empty.")
     return concatenate_datasets([ds.cast(COMBINED_FEATURES) for ds in kept])
+
+
+def fine_tuning_digest(combined: Dataset, world_size: int = 1) -> str:
+    """SHA-256 of the fine-tuning set (images, labels, sources). Under several processes every rank builds
+    it (same seeds, gathered labels) and the Trainer's sampler shards it: the digests must agree, or some
+    synthetic rows would be trained on twice and others never. Returns the digest."""
+    digest = content_digest(combined)
+    if world_size > 1:
+        from accelerate.utils import gather_object
+
+        digests = gather_object([digest])
+        if len(set(digests)) > 1:
+            raise RuntimeError(f"The processes built different fine-tuning sets (sha256 {sorted(set(digests))}); "
+                               "report this as a bug with the recipe.")
+    return digest

@@ -11,9 +11,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from transformers import ResNetForImageClassification, TrainingArguments  # noqa: E402
 
+from hf_unlearn.commands.quickstart import digits_processor, tiny_resnet_config  # noqa: E402
 from hf_unlearn.data import digits_dataset  # noqa: E402
-from hf_unlearn.experiment import train_classifier  # noqa: E402
-from hf_unlearn.quickstart import digits_processor, tiny_resnet_config  # noqa: E402
+from hf_unlearn.scratch import train_classifier  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -4,15 +4,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from hf_unlearn.audit import (
-    attack_stats,
-    bootstrap_attack_stats,
-    lira_scores,
-    logit_confidence,
-    rmia_scores,
-    tpr_at_fpr,
-)
-from hf_unlearn.audit.attacks import true_class_probability
+from hf_unlearn.mia.attacks import lira_scores, logit_confidence, rmia_scores, true_class_probability
+from hf_unlearn.mia.stats import attack_stats, bootstrap_attack_stats, tpr_at_fpr
 
 
 def test_hand_worked_example():
@@ -135,7 +128,7 @@ def test_reference_attacks_as_offline_evaluate_modules():
 
 
 def test_attack_features_match_hand_computed_values():
-    from hf_unlearn.audit.attacks import attack_feature
+    from hf_unlearn.mia.attacks import attack_feature
 
     probs = np.array([[0.25, 0.25, 0.25, 0.25], [1.0, 0.0, 0.0, 0.0], [0.7, 0.2, 0.1, 0.0]])
     labels = np.array([0, 0, 1])
@@ -158,7 +151,7 @@ def test_svc_attack_matches_the_bayes_boundary_on_gaussian_features(shift):
     called a non-member with probability Phi(-shift / 2) and the balanced accuracy is Phi(shift / 2). The RBF
     decision function flattens far from the data, so it ranks a little worse than the feature itself (whose
     AUC is Phi(shift / sqrt 2)), never better."""
-    from hf_unlearn.audit.attacks import svc_attack_scores
+    from hf_unlearn.mia.attacks import svc_attack_scores
 
     rng = np.random.default_rng(2)
     known_members, known_nonmembers = rng.normal(shift, 1, 2000), rng.normal(0, 1, 2000)
@@ -176,8 +169,8 @@ def test_svc_attack_matches_the_bayes_boundary_on_gaussian_features(shift):
 
 
 def test_mia_efficacy_module_takes_any_attack_feature():
-    from hf_unlearn.audit.attacks import attack_feature
     from hf_unlearn.metrics import load_metric
+    from hf_unlearn.mia.attacks import attack_feature
 
     rng = np.random.default_rng(3)
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
-from hf_unlearn.benchmark import aggregate, method_variants, update_markdown
 from hf_unlearn.cli import main
+from hf_unlearn.commands.benchmark import method_variants
+from hf_unlearn.commands.benchmark_report import aggregate, update_markdown
 from hf_unlearn.evaluation import avg_gap
 
 

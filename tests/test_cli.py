@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 
 from hf_unlearn import UnlearningConfig
-from hf_unlearn.arguments import RunArguments, parse_recipe
-from hf_unlearn.audit.command import AuditArguments
-from hf_unlearn.benchmark import BenchmarkArguments, configure, method_variants
+from hf_unlearn.commands.arguments import RunArguments, parse_recipe
+from hf_unlearn.commands.audit import AuditArguments
+from hf_unlearn.commands.benchmark import BenchmarkArguments, configure, method_variants
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -103,8 +103,8 @@ def test_grayscale_data_into_an_rgb_model(digits):
     """Digits are 1-channel; an RGB model gets them converted by its processor path, not an error."""
     from transformers import ResNetForImageClassification
 
+    from hf_unlearn.commands.quickstart import digits_processor, tiny_resnet_config
     from hf_unlearn.data import ImageTransform
-    from hf_unlearn.quickstart import digits_processor, tiny_resnet_config
 
     model = ResNetForImageClassification(tiny_resnet_config(num_channels=3))
     transform = ImageTransform(digits_processor(num_channels=3), num_channels=3)

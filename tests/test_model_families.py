@@ -21,7 +21,7 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification, Tr
 
 from hf_unlearn import UnlearningConfig, UnlearningTrainer
 from hf_unlearn.evaluation import predict
-from hf_unlearn.experiment import train_classifier
+from hf_unlearn.scratch import train_classifier
 
 LABELS = {i: str(i) for i in range(10)}
 HEAD = dict(num_labels=10, id2label=LABELS, label2id={name: i for i, name in LABELS.items()})

@@ -14,7 +14,7 @@ from transformers import AutoModelForImageClassification, ViTConfig, ViTForImage
 from hf_unlearn import UnlearningConfig, UnlearningTrainer
 from hf_unlearn.cli import main
 from hf_unlearn.data import vit_image_processor
-from hf_unlearn.experiment import train_classifier
+from hf_unlearn.scratch import train_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_GAN = {"gan_generator_channels": 16, "gan_discriminator_channels": 16, "gan_epochs": 2, "gan_min_steps": 60,

@@ -1,7 +1,3 @@
-"""Privacy audit: membership-inference attacks of increasing strength and their statistics."""
-
-from .attacks import lira_scores, logit_confidence, rmia_scores
-from .stats import AttackStats, attack_stats, bootstrap_attack_stats, flat_intervals, tpr_at_fpr
-
-__all__ = ["AttackStats", "attack_stats", "bootstrap_attack_stats", "lira_scores", "logit_confidence",
-           "rmia_scores", "tpr_at_fpr", "flat_intervals"]
+"""Privacy audit: every attack tier against saved models on one forget set (`run.py`), with reference
+models trained on random halves of a data pool for LiRA and RMIA (`reference_models.py`). The attacks
+themselves are in `hf_unlearn.mia`; the command is `hf_unlearn.commands.audit`."""

@@ -23,8 +23,8 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForImageClassification, TrainingArguments
 
 from ..data import content_digest
-from ..experiment import ClassifierRecipe, train_classifier
 from ..safety import write_json_atomic
+from ..scratch import ClassifierRecipe, train_classifier
 
 MEMBERSHIP_FILE = "membership.npy"
 KEY_FILE = "cache_key.json"

@@ -19,9 +19,9 @@ from sklearn.metrics import roc_curve
 
 from ..data import ImageTransform
 from ..evaluation import Predictions, predict
+from ..evidence import loss_and_confidence, plot_roc_and_histograms
 from ..metrics import load_metric
-from ..safety import write_json_atomic
-from .attacks import (
+from ..mia.attacks import (
     ATTACK_FEATURES,
     attack_feature,
     lira_scores,
@@ -30,7 +30,11 @@ from .attacks import (
     svc_attack_scores,
     true_class_probability,
 )
-from .stats import bootstrap_attack_stats
+from ..mia.stats import bootstrap_attack_stats
+from ..safety import write_json_atomic
+
+__all__ = ["ATTACKS", "AuditData", "attack_scores", "audit_model", "loss_and_confidence", "plot_roc_and_histograms",
+           "predictions_by_group", "write_report"]
 
 #: Attack name -> tier, in report order.
 ATTACKS = {"loss": 1, "mia_kit": 1, "svc_confidence": 2, "svc_entropy": 2, "svc_modified_entropy": 2,
@@ -128,54 +132,6 @@ def audit_model(target: dict[str, Predictions], refs: list[dict[str, Predictions
         references=np.r_[np.ones(len(data.forget), np.int64), np.zeros(len(data.nonmember), np.int64)], seed=seed)
     report["mia_kit"] = {"tier": 1, "mia_score": float(kit["mia_score"])}
     return report, curves
-
-
-def loss_and_confidence(groups: dict[str, Predictions]) -> dict[str, dict[str, np.ndarray]]:
-    """Per-sample loss and true-class confidence of each named group: what `plot_audit` draws as histograms."""
-    return {"loss": {name: p.losses for name, p in groups.items()},
-            "confidence": {name: true_class_probability(p.logits, p.labels) for name, p in groups.items()}}
-
-
-def plot_audit(curves: dict[str, dict[str, Any]], histograms: dict[str, dict[str, np.ndarray]], out_dir: str) -> list[str]:
-    """ROC curves (log-log) per model, and histograms of forget / retain / held-out per model and quantity
-    (`histograms[model][quantity][group]`: per-sample loss, true-class confidence)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4.5), squeeze=False)
-    for ax, (model, per_attack) in zip(axes[0], curves.items(), strict=True):
-        for attack, (fpr, tpr) in per_attack.items():
-            ax.plot(np.maximum(fpr, 1e-5), np.maximum(tpr, 1e-5), label=attack, linewidth=1)
-        ax.plot([1e-5, 1], [1e-5, 1], "k--", linewidth=0.5)
-        ax.set_xscale("log"), ax.set_yscale("log")
-        ax.set_xlim(1e-3, 1), ax.set_ylim(1e-3, 1)
-        ax.set_xlabel("false-positive rate"), ax.set_ylabel("true-positive rate")
-        ax.set_title(f"{model}: forget vs held-out")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(os.path.join(out_dir, "roc_curves.png"))
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
-    quantities = list(next(iter(histograms.values())))
-    fig, axes = plt.subplots(len(quantities), len(histograms), figsize=(5 * len(histograms), 3.5 * len(quantities)),
-                             squeeze=False)
-    for col, (model, per_quantity) in enumerate(histograms.items()):
-        for row, quantity in enumerate(quantities):
-            ax, groups = axes[row][col], per_quantity[quantity]
-            high = float(np.percentile(np.concatenate(list(groups.values())), 99)) if quantity == "loss" else 1.0
-            bins = np.linspace(0, max(high, 1e-3), 40)
-            for group, values in groups.items():
-                ax.hist(np.clip(values, 0, bins[-1]), bins=bins, alpha=0.5, density=True, label=group)
-            ax.set_xlabel(f"per-sample {quantity}"), ax.set_title(model)
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(os.path.join(out_dir, "loss_histograms.png"))
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
-    return paths
 
 
 def write_report(report: dict[str, Any], out_dir: str) -> str:

@@ -1,6 +1,8 @@
-"""The GAN synthesizer: DCGAN models, their training and a sampling pipeline."""
+"""The GAN synthesizer, in diffusers' shape: one model per file (`generator.py`, `discriminator.py`), their
+training through Accelerate (`train.py`) and a sampling pipeline that takes `generator=` (`pipeline.py`)."""
 
-from .models import DCGANDiscriminator, DCGANGenerator
+from .discriminator import DCGANDiscriminator
+from .generator import DCGANGenerator
 from .pipeline import GANSamplingPipeline
 from .train import GANSettings, GANTrainingError, default_gan_resolution, gan_pixels, train_gan
 

@@ -6,14 +6,17 @@ import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput
 from PIL import Image
 
-from .models import DCGANGenerator
+from .generator import DCGANGenerator
 
 
 class GANSamplingPipeline(DiffusionPipeline):
     """Draw images from a `DCGANGenerator`.
 
     >>> pipe = GANSamplingPipeline(DCGANGenerator.from_pretrained("out/generators/retain"))
-    >>> images = pipe(num_images=16, seed=0, image_size=(32, 32), mode="RGB").images
+    >>> images = pipe(num_images=16, generator=torch.Generator().manual_seed(0), image_size=(32, 32), mode="RGB").images
+
+    Like every diffusers pipeline it draws its noise from `generator` (a CPU `torch.Generator`); `seed=` is a
+    shortcut for `generator=torch.Generator().manual_seed(seed)` and gives the same images.
     """
 
     def __init__(self, gan_generator: DCGANGenerator):
@@ -22,15 +25,16 @@ class GANSamplingPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def __call__(self, num_images: int, seed: int = 0, batch_size: int = 256, image_size: tuple[int, int] | None = None,
-                 mode: str | None = None, output_type: str = "pil") -> ImagePipelineOutput:
-        """Sample `num_images` images; the same seed always gives the same images.
+                 mode: str | None = None, output_type: str = "pil",
+                 generator: torch.Generator | None = None) -> ImagePipelineOutput:
+        """Sample `num_images` images; the same `generator` state (or seed) always gives the same images.
 
         `image_size` (width, height) and `mode` ("L" or "RGB") convert samples to the data's format;
         `output_type="pt"` returns the raw tensor in [-1, 1] instead of PIL images.
         """
         gen = self.gan_generator.eval()
         device = next(gen.parameters()).device
-        noise = torch.Generator(device="cpu").manual_seed(seed)
+        noise = generator if generator is not None else torch.Generator(device="cpu").manual_seed(seed)
         chunks = []
         for start in self.progress_bar(range(0, num_images, batch_size)):  # set_progress_bar_config to hide
             n = min(batch_size, num_images - start)

@@ -13,11 +13,9 @@ from accelerate import Accelerator
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from .models import DCGANDiscriminator, DCGANGenerator
-
-
-class GANTrainingError(RuntimeError):
-    """GAN training diverged (non-finite loss)."""
+from ..errors import GANTrainingError
+from .discriminator import DCGANDiscriminator
+from .generator import DCGANGenerator
 
 
 @dataclass

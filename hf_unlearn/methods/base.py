@@ -1,25 +1,46 @@
-"""The contract every unlearning method follows, and the registry that finds methods by name.
+"""The contract every unlearning method follows (the registry that finds methods by name is `registry.py`).
 
 A method changes as little as possible: the data the Trainer loop sees (`build_train_dataset`) and, if it
 must, the loss (`compute_loss`) or the optimizer step (`callbacks`). Everything else, the loop, devices,
 evaluation and saving, is shared. A method's own hyperparameters are a dataclass (`Options`) filled from
-the config's `method_args`, so that a recipe can set them and the results record them.
+the config's `method_args`, so that a recipe can set them and the results record them. What a method may
+read from the run is `UnlearningContext` (the `UnlearningTrainer` provides it).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
 if TYPE_CHECKING:
-    from ..trainer import UnlearningTrainer
+    from ..evaluation import Predictions
 
-_METHODS: dict[str, type[UnlearningMethod]] = {}
+
+class UnlearningContext(Protocol):
+    """The run as a method sees it: config, model, Trainer state, the request's rows, and a few services."""
+
+    args: Any  # the UnlearningConfig
+    model: torch.nn.Module
+    state: Any  # the Trainer's TrainerState (global_step, max_steps)
+    transform: Any  # the model's image processor, as a `Dataset.with_transform` function
+    num_labels: int
+    data_sha256: str
+    retain_dataset: Dataset
+    forget_dataset: Dataset
+    retain_indices: np.ndarray
+    forget_indices: np.ndarray
+
+    def retain_train_dataset(self) -> Dataset: ...
+    def predict_logits(self, dataset: Dataset, model: torch.nn.Module | None = None) -> Predictions: ...
+    def original_predictions(self, name: str, dataset: Dataset) -> Predictions: ...
+    def log_phase(self, phase: str, seconds: float, **info: Any) -> None: ...
+    def is_world_process_zero(self) -> bool: ...
 
 
 @dataclasses.dataclass
@@ -36,7 +57,7 @@ class UnlearningMethod:
     #: The method's own hyperparameters (a dataclass; each field has a default and a `help`).
     Options: type = NoOptions
 
-    def __init__(self, trainer: UnlearningTrainer):
+    def __init__(self, trainer: UnlearningContext):
         self.trainer = trainer
         self.options = parse_method_args(self.Options, trainer.args.method_args, self.name)
 
@@ -76,28 +97,3 @@ def parse_method_args(options_class: type, method_args: dict | str | None, metho
     if check is not None:
         check()
     return options
-
-
-def describe_options(options_class: type) -> list[tuple[str, Any, str]]:
-    """(name, default, help) of each option of a method."""
-    return [(f.name, f.default, f.metadata.get("help", "")) for f in dataclasses.fields(options_class)]
-
-
-def register_method(cls: type[UnlearningMethod]) -> type[UnlearningMethod]:
-    """Class decorator: make a method available under `cls.name`."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} needs a `name`.")
-    _METHODS[cls.name] = cls
-    return cls
-
-
-def available_methods() -> list[str]:
-    """Names of every registered method."""
-    return sorted(_METHODS)
-
-
-def get_method(name: str) -> type[UnlearningMethod]:
-    """The method class registered as `name`."""
-    if name not in _METHODS:
-        raise ValueError(f"Unknown unlearning method {name!r}: choose one of {', '.join(available_methods())}.")
-    return _METHODS[name]

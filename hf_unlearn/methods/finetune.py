@@ -5,7 +5,8 @@ from __future__ import annotations
 from datasets import Dataset
 
 from ..synthesis import combine_sources, with_source
-from .base import UnlearningMethod, register_method
+from .base import UnlearningMethod
+from .registry import register_method
 
 
 @register_method

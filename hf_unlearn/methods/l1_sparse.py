@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from datasets import Dataset
 
 from ..synthesis import combine_sources, with_source
-from .base import UnlearningMethod, register_method
+from .base import UnlearningMethod
+from .registry import register_method
 
 
 @dataclass

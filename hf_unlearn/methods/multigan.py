@@ -14,8 +14,10 @@ import shutil
 import time
 
 import numpy as np
+import torch
 from datasets import Dataset
 
+from ..constants import GENERATORS_DIR
 from ..data import images_to_dataset
 from ..gan import (
     DCGANGenerator,
@@ -26,9 +28,9 @@ from ..gan import (
     train_gan,
 )
 from ..synthesis import combine_sources, invert_labels, with_source
-from .base import UnlearningMethod, register_method
+from .base import UnlearningMethod
+from .registry import register_method
 
-GENERATORS_DIR = "generators"
 TRAINING_KEY_FILE = "training_key.json"
 
 
@@ -135,7 +137,7 @@ class MultiGAN(UnlearningMethod):
             pipe = GANSamplingPipeline(generator)
             pipe.set_progress_bar_config(desc=f"sampling {part}", leave=False,
                                          disable=args.disable_tqdm or not trainer.is_world_process_zero())
-            images = pipe(count, seed=seed, image_size=size, mode=mode).images
+            images = pipe(count, generator=torch.Generator().manual_seed(seed), image_size=size, mode=mode).images
             unlabeled = images_to_dataset(images, np.zeros(count, dtype=np.int64)).remove_columns("label")
             preds = trainer.predict_logits(unlabeled)  # the original model, in eval mode, same processor
             synthetic = images_to_dataset(images, preds.predicted)

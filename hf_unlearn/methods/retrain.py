@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import register_method
 from .finetune import FineTune
+from .registry import register_method
 
 
 @register_method

@@ -2,7 +2,7 @@
 
 An SVC (RBF kernel, C=3) learns to tell retain samples (members) from test samples (non-members) by one
 feature per sample: the model's confidence in the true class (SalUn's default), the entropy of its
-prediction, or its modified entropy (Song & Mittal 2021); `hf_unlearn.audit.attacks.attack_feature` computes
+prediction, or its modified entropy (Song & Mittal 2021); `hf_unlearn.mia.attacks.attack_feature` computes
 each from class probabilities. The SVC is then applied to the forget set; MIA-efficacy is the share (in %) of
 forget samples it predicts to be non-members. Higher means the forget set looks more like unseen data; a
 model retrained without the forget set is the reference value.
@@ -11,13 +11,13 @@ model retrained without the forget set is the reference value.
 import evaluate
 import numpy as np
 
-from hf_unlearn.audit.attacks import svc_attack_scores
 from hf_unlearn.metrics import sample_metric_info
+from hf_unlearn.mia.attacks import svc_attack_scores
 
 _KWARGS = """
 Args:
     predictions (list of float): one attack feature per sample (true-class confidence, entropy or modified
-        entropy, from `hf_unlearn.audit.attacks.attack_feature`).
+        entropy, from `hf_unlearn.mia.attacks.attack_feature`).
     references (list of int): the sample's group: 1 = retain (member), 0 = test (non-member), 2 = forget (target).
     seed (int): seed of the subsample that balances retain and test, default 0.
 Returns:

@@ -10,13 +10,14 @@ stratified bootstrap interval.
 import evaluate
 import numpy as np
 
-from hf_unlearn.audit import bootstrap_attack_stats, flat_intervals, lira_scores
 from hf_unlearn.metrics import sample_metric_info
+from hf_unlearn.mia.attacks import lira_scores
+from hf_unlearn.mia.stats import bootstrap_attack_stats, flat_intervals
 
 _KWARGS = """
 Args:
     predictions (list of float): the target model's logit-scaled true-class confidence per sample
-        (`hf_unlearn.audit.logit_confidence`).
+        (`hf_unlearn.mia.attacks.logit_confidence`).
     references (list of int): 1 = member (e.g. the forget set), 0 = non-member (held-out data).
     reference_confidences (array K x n): the same confidence from each of K reference models.
     reference_in (bool array K x n): whether reference model k trained on sample i.

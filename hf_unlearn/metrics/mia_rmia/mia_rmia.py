@@ -10,8 +10,9 @@ non-members, each with a stratified bootstrap interval.
 import evaluate
 import numpy as np
 
-from hf_unlearn.audit import bootstrap_attack_stats, flat_intervals, rmia_scores
 from hf_unlearn.metrics import sample_metric_info
+from hf_unlearn.mia.attacks import rmia_scores
+from hf_unlearn.mia.stats import bootstrap_attack_stats, flat_intervals
 
 _KWARGS = """
 Args:

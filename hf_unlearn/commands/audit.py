@@ -20,21 +20,22 @@ import numpy as np
 from tqdm.auto import tqdm
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-from ..arguments import DataArguments, ScratchModelArguments, as_dict, load_splits
+from ..audit.reference_models import ReferenceSpec, load_reference_models, train_reference_models
+from ..audit.run import ATTACKS, AuditData, audit_model, predictions_by_group, write_report
 from ..config import UnlearningConfig
-from ..data import ImageTransform, class_names, find_columns, model_num_channels, to_standard_columns
-from ..forget import ForgetSet
-from ..trainer import load_forget_set
-from .reference_models import ReferenceSpec, load_reference_models, train_reference_models
-from .run import (
-    ATTACKS,
-    AuditData,
-    audit_model,
-    loss_and_confidence,
-    plot_audit,
-    predictions_by_group,
-    write_report,
+from ..data import (
+    ImageTransform,
+    class_names,
+    find_columns,
+    model_num_channels,
+    to_standard_columns,
+    vit_image_processor,
 )
+from ..evidence import loss_and_confidence, plot_roc_and_histograms
+from ..forget import ForgetSet, load_forget_set
+from ..safety import load_pretrained
+from ..scratch import scratch_model_factory
+from .arguments import DataArguments, ScratchModelArguments, as_dict, load_splits
 
 
 @dataclass
@@ -85,19 +86,13 @@ def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
 
     first = next(iter(models.values()))
     if args.image_processor:
-        from ..data import vit_image_processor
-
         processor = vit_image_processor(**as_dict(args.image_processor))
     else:
         processor = AutoImageProcessor.from_pretrained(first)
-    from ..safety import load_pretrained
-
     loaded = {name: load_pretrained(AutoModelForImageClassification, folder, config.allow_pickle_weights)
               for name, folder in models.items()}
     transform = ImageTransform(processor, model_num_channels(next(iter(loaded.values()))))
     if args.model_config or args.pretrained_model:  # references trained like the audited models were
-        from ..experiment import scratch_model_factory
-
         make_model = scratch_model_factory(as_dict(args.model_config), train, config, args.pretrained_model)
     else:
         template = next(iter(loaded.values())).config
@@ -129,7 +124,7 @@ def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
         log(f"{name}: " + ", ".join(f"{a} AUC {s['auc']['value']:.3f}" for a, s in report["models"][name].items()
                                      if isinstance(s, dict) and "auc" in s))
     if config.should_save:
-        report["files"] = [write_report(report, config.output_dir)] + plot_audit(curves, histograms, config.output_dir)
+        report["files"] = [write_report(report, config.output_dir)] + plot_roc_and_histograms(curves, histograms, config.output_dir)
         print("\n" + format_audit(report))
     return report
 

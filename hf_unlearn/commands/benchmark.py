@@ -24,20 +24,19 @@ import torch
 from datasets import Dataset
 from transformers import AutoModelForImageClassification
 
+from ..card import redact_command
+from ..config import UnlearningConfig
+from ..constants import GENERATORS_DIR, RESULTS_FILE
+from ..data import class_names, find_columns
+from ..evaluation import avg_gap
+from ..forget import ForgetSet
+from ..methods import get_method
+from ..scratch import ClassifierRecipe, train_classifier
+from ..trainer import UnlearningTrainer
 from .arguments import DataArguments, ScratchModelArguments, as_dict, load_splits
-from .config import UnlearningConfig
-from .data import class_names, find_columns
-from .evaluation import avg_gap
-from .experiment import ClassifierRecipe, request_seconds, scratch_setup, train_classifier
-from .forget import ForgetSet
-from .methods import get_method
-from .safety import write_text_atomic
-from .trainer import RESULTS_FILE, UnlearningTrainer
+from .benchmark_report import REPORT_COLUMNS, aggregate, format_report, plot, update_markdown
+from .experiment import request_seconds, scratch_setup
 
-#: Metrics aggregated over seeds, in table order (key, column title, decimals).
-REPORT_COLUMNS = (("forget_accuracy", "forget acc", 2), ("retain_accuracy", "retain acc", 2),
-                  ("test_accuracy", "test acc", 2), ("mia_score", "MIA (kit)", 3), ("mia_efficacy", "MIA-eff", 2),
-                  ("avg_gap", "Avg Gap", 2), ("request_s", "request s", 1), ("time_ratio", "x retrain", 3))
 FORGET_KEYS = ("forget_fraction", "forget_classes", "forget_indices", "forget_seed")
 
 
@@ -255,7 +254,7 @@ class Benchmark:
                     if index == 0:  # every run scores the original alike: report it once
                         self.record_references(seed, setting, ref_result, retrain_s,
                                                original=result["metrics"].get("original"), original_s=original_s)
-                    trained = os.path.join(config.output_dir, "generators", "retain")
+                    trained = os.path.join(config.output_dir, GENERATORS_DIR, "retain")
                     if method == "multigan" and retain_generator is None and os.path.isfile(
                             os.path.join(trained, "config.json")):
                         retain_generator = trained
@@ -290,7 +289,7 @@ class Benchmark:
             if method == "multigan" and spec.get("reuse_retain_generator", True):
                 first_config = (load_result(first_dir) or {}).get("config", {})
                 extra["retain_generator_path"] = (first_config.get("retain_generator_path")
-                                                  or os.path.join(first_dir, "generators", "retain"))
+                                                  or os.path.join(first_dir, GENERATORS_DIR, "retain"))
             config = configure(self.base, os.path.join(folder, name), seed, method, {**method_overrides, **extra})
             model = AutoModelForImageClassification.from_pretrained(first_dir)
             result = self.run(config.output_dir, model, config, train, test, processor)
@@ -300,8 +299,6 @@ class Benchmark:
 
     # -------------------------------------------------------------------------------------- report
     def summary(self) -> dict[str, Any]:
-        from .card import redact_command
-
         return {"command": redact_command(self.args.command or command_line()), "records": self.records,
                 "aggregate": aggregate(self.records), "settings": self.settings,
                 "methods": {name: {"method": m, **o} for name, (m, o) in self.variants.items()},
@@ -318,106 +315,6 @@ class Benchmark:
 
 def command_line() -> str:
     return "hf-unlearn " + " ".join(sys.argv[1:]) if sys.argv and "hf-unlearn" in sys.argv[0] else " ".join(sys.argv)
-
-
-def aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
-    """request -> setting -> run name -> metric -> {mean, std, n} over seeds."""
-    out: dict[str, Any] = {}
-    for record in records:
-        out.setdefault(record["request"], {}).setdefault(record["setting"], {}).setdefault(record["name"], []).append(
-            record["metrics"])
-    for request in out.values():
-        for setting in request.values():
-            for name, runs in setting.items():
-                setting[name] = {k: {"mean": float(np.mean([r[k] for r in runs])),
-                                     "std": float(np.std([r[k] for r in runs], ddof=1)) if len(runs) > 1 else 0.0,
-                                     "n": len(runs)}
-                                 for k in runs[0] if all(k in r for r in runs)}
-    return out
-
-
-def format_report(summary: dict[str, Any], title: str) -> str:
-    """The Markdown report: one table per request and forget setting, mean ± std over seeds."""
-    lines = [f"Command: `{summary['command']}`", "",
-             f"Seeds: {summary['seeds']}; total wall time of the run that wrote this: {summary['wall_s'] / 60:.1f} min "
-             "(runs resumed from disk count as 0). Mean ± sample std over seeds.", ""]
-    if summary["data"].get("validation_samples"):
-        lines += [f"**Validation split**: `test acc` and both MIAs use {summary['data']['validation_samples']} training "
-                  "rows after `max_train_samples` (never trained on), not the test split.", ""]
-    for request, settings in summary["aggregate"].items():
-        for setting, runs in settings.items():
-            heading = f"{title}: {setting}" + (" (second, sequential request)" if request == "second" else "")
-            lines += [f"#### {heading}", "", "| method | " + " | ".join(c for _, c, _ in REPORT_COLUMNS) + " |",
-                      "|---|" + "---|" * len(REPORT_COLUMNS)]
-            order = sorted(runs, key=lambda n: (n not in ("original", "retrained"), n != "original",
-                                                runs[n].get("avg_gap", {}).get("mean", 0.0)))
-            for name in order:
-                cells = []
-                for key, _, decimals in REPORT_COLUMNS:
-                    stat = runs[name].get(key)
-                    if stat is None:
-                        cells.append("n/a")
-                    elif stat["n"] > 1:
-                        cells.append(f"{stat['mean']:.{decimals}f} ± {stat['std']:.{decimals}f}")
-                    else:
-                        cells.append(f"{stat['mean']:.{decimals}f}")
-                lines.append(f"| {name} | " + " | ".join(cells) + " |")
-            lines.append("")
-    return "\n".join(lines)
-
-
-def plot(summary: dict[str, Any], path: str) -> None:
-    """Avg Gap (lower is better) against per-request time / retraining time, one point per method (mean ± std
-    over seeds); doing nothing (the original model) is the dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    settings = summary["aggregate"].get("first", {})
-    methods = {name: spec["method"] for name, spec in summary["methods"].items()}
-    colours = {m: f"C{i % 10}" for i, m in enumerate(sorted(set(methods.values())))}
-    fig, axes = plt.subplots(1, max(1, len(settings)), figsize=(6.5 * max(1, len(settings)), 4.8), squeeze=False)
-    for ax, (setting, runs) in zip(axes[0], settings.items(), strict=False):
-        if "original" in runs:
-            ax.axhline(runs["original"]["avg_gap"]["mean"], color="grey", linestyle="--", label="do nothing")
-        shown = set()
-        for name, stats in runs.items():
-            if name in ("retrained", "original"):
-                continue
-            method = methods.get(name, name)
-            x, y = stats["time_ratio"]["mean"], stats["avg_gap"]["mean"]
-            ax.errorbar(x, y, xerr=stats["time_ratio"]["std"], yerr=stats["avg_gap"]["std"], fmt="o", capsize=3,
-                        color=colours.get(method, "k"), label=None if method in shown else method)
-            shown.add(method)
-            if len(runs) <= 14:
-                ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        if "retrained" in runs:
-            ax.plot([1.0], [0.0], marker="*", markersize=12, color="black", linestyle="none", label="retrain (reference)")
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel("per-request time / retraining time (log scale)")
-        ax.set_ylabel("Avg Gap to retrained (points, lower is better)")
-        ax.set_title(setting)
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def update_markdown(path: str, name: str, report: str) -> None:
-    """Replace (or append) the section between this benchmark's markers in a Markdown file."""
-    begin, end = f"<!-- benchmark:{name}:begin -->", f"<!-- benchmark:{name}:end -->"
-    text = open(path).read() if os.path.isfile(path) else ""
-    block = f"{begin}\n{report}\n{end}"
-    if begin in text and end in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    write_text_atomic(path, text)
 
 
 def run_benchmark(args: BenchmarkArguments, base: UnlearningConfig) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 #: The low false-positive rates an auditor reads (Carlini et al. 2022: attacks must be judged there).
 LOW_FPRS = (0.01, 0.001)
@@ -44,6 +43,8 @@ def _check(scores: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def tpr_at_fpr(scores: np.ndarray, members: np.ndarray, fpr_target: float) -> float:
     """The largest true-positive rate over thresholds whose false-positive rate is at most `fpr_target`."""
+    from sklearn.metrics import roc_curve
+
     scores, members = _check(scores, members)
     fpr, tpr, _ = roc_curve(members, scores)
     allowed = fpr <= fpr_target + 1e-12
@@ -52,6 +53,8 @@ def tpr_at_fpr(scores: np.ndarray, members: np.ndarray, fpr_target: float) -> fl
 
 def balanced_accuracy(scores: np.ndarray, members: np.ndarray) -> float:
     """The best (TPR + TNR) / 2 over thresholds: the accuracy of the best threshold on balanced classes."""
+    from sklearn.metrics import roc_curve
+
     scores, members = _check(scores, members)
     fpr, tpr, _ = roc_curve(members, scores)
     return float(np.max((tpr + 1.0 - fpr) / 2.0))
@@ -59,6 +62,8 @@ def balanced_accuracy(scores: np.ndarray, members: np.ndarray) -> float:
 
 def attack_stats(scores: np.ndarray, members: np.ndarray) -> AttackStats:
     """AUC, balanced accuracy and TPR at 1% and 0.1% FPR of one set of attack scores."""
+    from sklearn.metrics import roc_auc_score
+
     scores, members = _check(scores, members)
     return AttackStats(
         auc=float(roc_auc_score(members, scores)),

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from datasets import Dataset
-from transformers import HfArgumentParser
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 
 @dataclass
@@ -72,20 +71,32 @@ def as_dict(value: dict | str | None) -> dict[str, Any] | None:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: str = "run") -> tuple[Any, ...]:
-    """A YAML recipe (first argument) with command-line overrides, HfArgumentParser style."""
+def read_recipe(path: str) -> dict[str, Any]:
+    """A YAML recipe as a mapping; a missing file, invalid YAML or a non-mapping is refused in one line."""
+    import yaml
+
+    if not os.path.isfile(path):
+        raise SystemExit(f"error: recipe {path} does not exist.")
+    with open(path) as f:
+        try:
+            recipe = yaml.safe_load(f) or {}
+        except yaml.YAMLError as err:
+            raise SystemExit(f"error: recipe {path} is not valid YAML: {str(err).splitlines()[0]} "
+                             f"({str(err).splitlines()[-1].strip()}).") from None
+    if not isinstance(recipe, dict):
+        raise SystemExit(f"error: recipe {path} must be a mapping of option: value, got {type(recipe).__name__}.")
+    return recipe
+
+
+def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: str = "run",
+                 recipe: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    """A YAML recipe (first argument; `recipe` when already read) with command-line overrides, HfArgumentParser
+    style. Unknown recipe keys are refused."""
+    from transformers import HfArgumentParser
+
     parser = HfArgumentParser(dataclass_types)
     if argv and argv[0].endswith((".yaml", ".yml")):
-        if not os.path.isfile(argv[0]):
-            raise SystemExit(f"error: recipe {argv[0]} does not exist.")
-        with open(argv[0]) as f:
-            try:
-                recipe = yaml.safe_load(f) or {}
-            except yaml.YAMLError as err:
-                raise SystemExit(f"error: recipe {argv[0]} is not valid YAML: {str(err).splitlines()[0]} "
-                                 f"({str(err).splitlines()[-1].strip()}).") from None
-        if not isinstance(recipe, dict):
-            raise SystemExit(f"error: recipe {argv[0]} must be a mapping of option: value, got {type(recipe).__name__}.")
+        recipe = read_recipe(argv[0]) if recipe is None else recipe
         known = {a.dest for a in parser._actions}
         unknown = sorted(set(recipe) - known)
         if unknown:
@@ -97,7 +108,7 @@ def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: st
 
 def load_splits(args: DataArguments) -> tuple[Dataset, Dataset]:
     """The training and held-out datasets named by `args`, cut to the requested sizes."""
-    from .data import load_image_dataset
+    from ..data import load_image_dataset
 
     if args.dataset_name is None:
         raise SystemExit("error: no dataset: set dataset_name in the recipe or pass --dataset_name.")
@@ -105,7 +116,7 @@ def load_splits(args: DataArguments) -> tuple[Dataset, Dataset]:
         train = load_image_dataset(args.dataset_name, split=args.train_split)
         test = load_image_dataset(args.dataset_name, split=args.test_split)
     except Exception as err:
-        from .data import DataError
+        from ..errors import DataError
 
         raise DataError(f"Could not load dataset {args.dataset_name!r} (splits {args.train_split!r}, {args.test_split!r}): "
                         f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}. Give a Hub dataset id, "

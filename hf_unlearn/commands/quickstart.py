@@ -8,10 +8,11 @@ from typing import Any
 import torch
 from transformers import ResNetConfig, ResNetForImageClassification
 
-from .config import UnlearningConfig
-from .data import digits_dataset, vit_image_processor
-from .experiment import ClassifierRecipe, format_table, run_comparison
-from .forget import ForgetSet
+from ..config import UnlearningConfig
+from ..data import digits_dataset, vit_image_processor
+from ..forget import ForgetSet
+from ..scratch import ClassifierRecipe
+from .experiment import format_table, run_comparison
 
 #: The embedded default: every training image of digit 3 is forgotten (a class-deletion request). A random
 #: 10% would show little here: this small model does not memorise digits (test accuracy ~99.7%), so the

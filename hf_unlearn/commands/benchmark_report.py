@@ -1,0 +1,116 @@
+"""The benchmark's report: mean ± std over seeds per request, forget setting and method, as a Markdown table,
+a plot (Avg Gap vs per-request time as a share of retraining) and a section of BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..safety import write_text_atomic
+
+#: Metrics aggregated over seeds, in table order (key, column title, decimals).
+REPORT_COLUMNS = (("forget_accuracy", "forget acc", 2), ("retain_accuracy", "retain acc", 2),
+                  ("test_accuracy", "test acc", 2), ("mia_score", "MIA (kit)", 3), ("mia_efficacy", "MIA-eff", 2),
+                  ("avg_gap", "Avg Gap", 2), ("request_s", "request s", 1), ("time_ratio", "x retrain", 3))
+
+
+def aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """request -> setting -> run name -> metric -> {mean, std, n} over seeds."""
+    out: dict[str, Any] = {}
+    for record in records:
+        out.setdefault(record["request"], {}).setdefault(record["setting"], {}).setdefault(record["name"], []).append(
+            record["metrics"])
+    for request in out.values():
+        for setting in request.values():
+            for name, runs in setting.items():
+                setting[name] = {k: {"mean": float(np.mean([r[k] for r in runs])),
+                                     "std": float(np.std([r[k] for r in runs], ddof=1)) if len(runs) > 1 else 0.0,
+                                     "n": len(runs)}
+                                 for k in runs[0] if all(k in r for r in runs)}
+    return out
+
+
+def format_report(summary: dict[str, Any], title: str) -> str:
+    """The Markdown report: one table per request and forget setting, mean ± std over seeds."""
+    lines = [f"Command: `{summary['command']}`", "",
+             f"Seeds: {summary['seeds']}; total wall time of the run that wrote this: {summary['wall_s'] / 60:.1f} min "
+             "(runs resumed from disk count as 0). Mean ± sample std over seeds.", ""]
+    if summary["data"].get("validation_samples"):
+        lines += [f"**Validation split**: `test acc` and both MIAs use {summary['data']['validation_samples']} training "
+                  "rows after `max_train_samples` (never trained on), not the test split.", ""]
+    for request, settings in summary["aggregate"].items():
+        for setting, runs in settings.items():
+            heading = f"{title}: {setting}" + (" (second, sequential request)" if request == "second" else "")
+            lines += [f"#### {heading}", "", "| method | " + " | ".join(c for _, c, _ in REPORT_COLUMNS) + " |",
+                      "|---|" + "---|" * len(REPORT_COLUMNS)]
+            order = sorted(runs, key=lambda n: (n not in ("original", "retrained"), n != "original",
+                                                runs[n].get("avg_gap", {}).get("mean", 0.0)))
+            for name in order:
+                cells = []
+                for key, _, decimals in REPORT_COLUMNS:
+                    stat = runs[name].get(key)
+                    if stat is None:
+                        cells.append("n/a")
+                    elif stat["n"] > 1:
+                        cells.append(f"{stat['mean']:.{decimals}f} ± {stat['std']:.{decimals}f}")
+                    else:
+                        cells.append(f"{stat['mean']:.{decimals}f}")
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def plot(summary: dict[str, Any], path: str) -> None:
+    """Avg Gap (lower is better) against per-request time / retraining time, one point per method (mean ± std
+    over seeds); doing nothing (the original model) is the dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    settings = summary["aggregate"].get("first", {})
+    methods = {name: spec["method"] for name, spec in summary["methods"].items()}
+    colours = {m: f"C{i % 10}" for i, m in enumerate(sorted(set(methods.values())))}
+    fig, axes = plt.subplots(1, max(1, len(settings)), figsize=(6.5 * max(1, len(settings)), 4.8), squeeze=False)
+    for ax, (setting, runs) in zip(axes[0], settings.items(), strict=False):
+        if "original" in runs:
+            ax.axhline(runs["original"]["avg_gap"]["mean"], color="grey", linestyle="--", label="do nothing")
+        shown = set()
+        for name, stats in runs.items():
+            if name in ("retrained", "original"):
+                continue
+            method = methods.get(name, name)
+            x, y = stats["time_ratio"]["mean"], stats["avg_gap"]["mean"]
+            ax.errorbar(x, y, xerr=stats["time_ratio"]["std"], yerr=stats["avg_gap"]["std"], fmt="o", capsize=3,
+                        color=colours.get(method, "k"), label=None if method in shown else method)
+            shown.add(method)
+            if len(runs) <= 14:
+                ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        if "retrained" in runs:
+            ax.plot([1.0], [0.0], marker="*", markersize=12, color="black", linestyle="none", label="retrain (reference)")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel("per-request time / retraining time (log scale)")
+        ax.set_ylabel("Avg Gap to retrained (points, lower is better)")
+        ax.set_title(setting)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def update_markdown(path: str, name: str, report: str) -> None:
+    """Replace (or append) the section between this benchmark's markers in a Markdown file."""
+    begin, end = f"<!-- benchmark:{name}:begin -->", f"<!-- benchmark:{name}:end -->"
+    text = open(path).read() if os.path.isfile(path) else ""
+    block = f"{begin}\n{report}\n{end}"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    write_text_atomic(path, text)

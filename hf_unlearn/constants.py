@@ -1,0 +1,20 @@
+"""Names shared across the package: the version, the files an unlearning run writes, the sources of the
+fine-tuning set. A leaf: it imports nothing, so any module may read it."""
+
+__version__ = "0.1.0"
+
+#: What an unlearning run writes into its output folder.
+RESULTS_FILE = "unlearning_results.json"  # metrics, timings, full config (stays local: holds forget ids)
+FORGET_SET_FILE = "forget_set.json"  # the forget-set specification and its SHA-256 (stays local)
+REPORT_FILE = "unlearning_report.json"  # the redacted results, published beside the card
+EVIDENCE_DIR = "evidence"  # plots linked from the card
+GENERATORS_DIR = "generators"  # Multi-GAN's generators (diffusers models)
+RESUME_KEY_FILE = "_resume_key.json"  # which request the fine-tuning checkpoints belong to
+
+#: Tags of every card hf-unlearn writes (the method's name is added).
+CARD_TAGS = ("hf-unlearn", "machine-unlearning", "image-classification")
+
+#: Row sources of the fine-tuning dataset, in concatenation order.
+SOURCES = ("retain", "forget", "synthetic_retain", "synthetic_forget")
+#: Rows that stand for the forget set (methods treat them apart from the retain rows).
+FORGET_SOURCES = ("forget", "synthetic_forget")

@@ -1,0 +1,56 @@
+"""`bad_teacher` (Chundawat et al. 2023, "Can Bad Teaching Induce Forgetting?"): distil from the competent
+teacher (the original model, frozen) on a share of the retain set and from an incompetent teacher (randomly
+initialised, same architecture) on the forget set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from datasets import Dataset
+
+from ..synthesis import combine_sources, with_source
+from .base import UnlearningMethod
+from .losses import FrozenModel, distillation_kl
+from .registry import register_method
+
+
+@dataclass
+class BadTeacherOptions:
+    temperature: float = field(default=1.0, metadata={"help": "Distillation temperature (the paper's KL_temperature = 1)."})
+    retain_fraction: float = field(
+        default=0.3, metadata={"help": "Share of the retain set distilled from the competent teacher (the paper's 30%)."}
+    )
+
+    def check(self) -> None:
+        if self.temperature <= 0 or not 0.0 < self.retain_fraction <= 1.0:
+            raise ValueError("bad_teacher needs temperature > 0 and 0 < retain_fraction <= 1.")
+
+
+@register_method
+class BadTeacher(UnlearningMethod):
+    """Competent teacher on retain rows, randomly initialised teacher on forget rows."""
+
+    name = "bad_teacher"
+    Options = BadTeacherOptions
+
+    def build_train_dataset(self) -> Dataset:
+        trainer = self.trainer
+        model = trainer.model
+        self.competent = FrozenModel(model)
+        torch.manual_seed(trainer.args.seed)
+        self.incompetent = FrozenModel(type(model)(model.config))
+        retain = trainer.retain_train_dataset()
+        keep = max(1, int(round(self.options.retain_fraction * len(retain))))
+        retain = retain.shuffle(seed=trainer.args.seed).select(range(keep))
+        return combine_sources({"retain": with_source(retain, "retain"),
+                                "forget": with_source(trainer.forget_dataset, "forget")})
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], forget_mask: torch.Tensor | None,
+                     return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+        pixels = inputs["pixel_values"]
+        outputs = model(pixel_values=pixels)
+        teacher = torch.where(forget_mask[:, None], self.incompetent.logits(pixels), self.competent.logits(pixels))
+        loss = distillation_kl(outputs.logits, teacher, self.options.temperature).mean()
+        return (loss, outputs) if return_outputs else loss

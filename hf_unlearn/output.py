@@ -1,0 +1,84 @@
+"""What an unlearning run writes into its output folder, in one place: the model and its processor (staged,
+then moved into place), `unlearning_results.json`, `forget_set.json`, the evidence plots, the redacted
+report and the model card (through the one card writer, `card.write_run_card`), and a card in progress in
+every checkpoint."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from datasets import Dataset
+from transformers import TrainerCallback
+
+from .card import write_report, write_run_card
+from .constants import EVIDENCE_DIR, FORGET_SET_FILE, RESULTS_FILE
+from .evaluation import Predictions
+from .evidence import plot_membership_evidence, plot_synthetic_samples
+from .safety import write_json_atomic
+
+
+@dataclass
+class UnlearningResult:
+    """What `UnlearningTrainer.unlearn()` returns (and writes to `unlearning_results.json`)."""
+
+    method: str
+    metrics: dict[str, dict[str, float]]
+    timings: dict[str, float]
+    counts: dict[str, int]
+    forget_set: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    command: str | None = None
+    base_model: str | None = None
+    dataset_name: str | None = None
+    input_model: dict[str, Any] = field(default_factory=dict)
+    data_sha256: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def save_model_staged(save_model: Callable[[str], None], output_dir: str, should_save: bool) -> None:
+    """`save_model(folder)` (every process calls it) into a staging folder, then each file moved into place by
+    the main process: a killed run never leaves half a model in `output_dir`."""
+    staging = os.path.join(output_dir, "_saving")
+    save_model(staging)
+    if not should_save:
+        return
+    for name in os.listdir(staging):
+        os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
+    os.rmdir(staging)
+
+
+def write_run_files(output_dir: str, result: UnlearningResult, forget_file: dict[str, Any],
+                    predictions: dict[str, dict[str, Predictions]], combined: Dataset, class_names: list[str] | None,
+                    publish_forget_generator: bool, seed: int) -> None:
+    """Results, forget-set specification, evidence plots, redacted report and card (main process only).
+
+    The evidence grid shows synthetic retain rows; the forget GAN's samples only with consent to publish it
+    (`publish_forget_generator`: that GAN was trained on the deleted images)."""
+    payload = result.to_dict()
+    write_json_atomic(os.path.join(output_dir, RESULTS_FILE), payload)
+    write_json_atomic(os.path.join(output_dir, FORGET_SET_FILE), forget_file)
+    evidence = os.path.join(output_dir, EVIDENCE_DIR)
+    plot_membership_evidence(predictions, evidence)
+    sources = ("synthetic_retain", "synthetic_forget") if publish_forget_generator else ("synthetic_retain",)
+    plot_synthetic_samples(combined, evidence, class_names, sources, seed=seed)
+    write_report(output_dir, payload)
+    write_run_card(output_dir, payload)
+
+
+class CheckpointCardCallback(TrainerCallback):
+    """Writes a card into every checkpoint folder, marked as in progress (the unlearned numbers come later).
+    `partial_result()` returns the run's result so far."""
+
+    def __init__(self, partial_result: Callable[[], UnlearningResult]):
+        self.partial_result = partial_result
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        folder = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        if not (args.should_save and os.path.isdir(folder)):
+            return
+        write_run_card(folder, self.partial_result().to_dict(), in_progress=state.global_step, files={})
