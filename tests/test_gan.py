@@ -55,6 +55,17 @@ def test_pipeline_is_deterministic_and_matches_the_data_format():
     assert rgb[0].mode == "RGB" and rgb[0].size == (32, 32)
 
 
+def test_pipeline_takes_a_torch_generator_like_every_diffusers_pipeline():
+    """`generator=` draws the noise (seed= is its shortcut: same images); a generator's state moves on."""
+    gen = DCGANGenerator(latent_dim=16, num_channels=3, resolution=8, base_channels=8)
+    pipe = GANSamplingPipeline(gen)
+    by_seed = pipe(4, seed=7, output_type="pt").images
+    noise = torch.Generator().manual_seed(7)
+    by_generator = pipe(4, generator=noise, output_type="pt").images
+    torch.testing.assert_close(by_generator, by_seed)
+    assert not torch.equal(pipe(4, generator=noise, output_type="pt").images, by_seed)  # its state advanced
+
+
 def test_train_gan_learns_the_data_mean(digits):
     """A short GAN run moves samples towards the data (mean brightness), from a random start."""
     pixels = gan_pixels(digits["train"].select(range(256)), resolution=8, num_channels=1)
