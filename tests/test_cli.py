@@ -15,7 +15,8 @@ def test_every_recipe_parses_with_overrides():
     recipes = [r for r in recipes if r.parent.name != "accelerate_configs"]
     assert len({r.parent.name for r in recipes}) >= 4  # CPU CIFAR-10, Fashion-MNIST, Hub ResNet-18, Hub ViT
     for recipe in recipes:
-        kind = {"benchmark": BenchmarkArguments, "tune": BenchmarkArguments, "audit": AuditArguments}.get(
+        kind = {"benchmark": BenchmarkArguments, "tune": BenchmarkArguments, "smoke": BenchmarkArguments,
+                 "audit": AuditArguments}.get(
             recipe.stem.split("-")[0], RunArguments)  # audit-*.yaml are audit recipes
         readme = recipe.parent / "README.md"
         assert readme.is_file() and f"recipes/{recipe.parent.name}/{recipe.name}" in readme.read_text(), recipe
