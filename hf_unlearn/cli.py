@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 # Only the standard library and the leaf of error classes at import time: `hf-unlearn --help` and a mistyped
@@ -22,19 +23,17 @@ def run_recipe_command(argv: list[str]) -> int:
     """`hf-unlearn run|benchmark|audit RECIPE.yaml [--option value ...]`."""
     import importlib
 
-    from .commands.arguments import parse_recipe, read_recipe
+    from .commands.arguments import parse_recipe, read_recipe, recipe_parser
 
     name = argv[0]
     recipe = read_recipe(argv[1]) if len(argv) > 1 and argv[1].endswith((".yaml", ".yml")) else None  # fast checks
     _quiet_datasets()
-    from transformers import HfArgumentParser
-
     from .config import UnlearningConfig
     module_name, arguments_name, function_name = RECIPE_COMMANDS[name]
     module = importlib.import_module(f"{__package__}.commands.{module_name}")
     types = (getattr(module, arguments_name), UnlearningConfig)
     if len(argv) == 1 or argv[1] in ("-h", "--help"):
-        HfArgumentParser(types).print_help()
+        recipe_parser(types, name).print_help()
         return 0
     parsed = parse_recipe(argv[1:], types, command=name, recipe=recipe)
     if name in ("run", "benchmark") and parsed[0].command is None:  # recorded in the report / card
@@ -75,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--audit", default=None, help="Output folder (or audit_report.json) of `hf-unlearn audit`.")
         p.add_argument("--audit_model", default="unlearned", help="This model's name in the audit's `models`.")
 
+    previous = _catch_sigterm()
     try:
         if argv and argv[0] in RECIPE_COMMANDS:
             return run_recipe_command(argv)
@@ -102,6 +102,33 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"hf-unlearn: error: {err}\n(set HF_UNLEARN_DEBUG=1 for the traceback)", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (turned into this by the handler below)
+        if os.environ.get("HF_UNLEARN_DEBUG"):
+            raise
+        name = _received.get("signal", "SIGINT")
+        print(f"hf-unlearn: interrupted ({name}); run the same command again to resume: trained generators and the "
+              "last complete fine-tuning checkpoint are kept.", file=sys.stderr)
+        return 143 if name == "SIGTERM" else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+_received: dict[str, str] = {}
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    _received["signal"] = "SIGTERM"
+    raise KeyboardInterrupt
+
+
+def _catch_sigterm() -> object:
+    """SIGTERM (a job scheduler's stop, `kill`) ends the run like Ctrl-C: one line and the resume hint. Returns
+    the previous handler (None where signals cannot be set: not the main thread)."""
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:
+        return None
 
 
 def _quiet_datasets() -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from transformers import TrainingArguments
 
+from .forget import ForgetSet
 from .gate import parse_gate
+from .methods.base import parse_method_args
+from .methods.registry import get_method
+from .options import OptionError, at_least, check_range, coerce, non_negative, positive, unit_interval
 from .safety import is_secret_key
 
 INVERSION_STRATEGIES = ("complement", "random_other", "least_likely")
@@ -139,6 +144,14 @@ class UnlearningConfig(TrainingArguments):
                           "unpickling can run arbitrary code; safetensors is required otherwise."},
     )
 
+    sync_batchnorm: bool = field(
+        default=True,
+        metadata={"help": "Under several processes, BatchNorm layers (of the model and of the GANs) normalise with the "
+                          "statistics of the global batch, and the GANs draw the global batch's latent vectors, so N "
+                          "processes train what one process of the same global batch trains (torch's SyncBatchNorm "
+                          "runs on GPUs only; this runs on any backend). Off: each process normalises its own shard."},
+    )
+
     resume: bool = field(
         default=True,
         metadata={"help": "Make an interrupted run resumable: trained generators are kept with a key of what they "
@@ -183,32 +196,80 @@ class UnlearningConfig(TrainingArguments):
     logging_steps: float = field(default=10, metadata={"help": "Log every N fine-tuning steps."})
 
     def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for name in CHECKED_FIELDS:  # types first: TrainingArguments' own checks expect them
+            setattr(self, name, coerce(name, getattr(self, name), hints[name], EXAMPLES.get(name)))
         if self.optim_args is None and str(getattr(self.optim, "value", self.optim)) == "sgd":
             self.optim_args = "momentum=0.9"  # the paper's SGD; other optimizers get no SGD-only argument
         super().__post_init__()
+        for name, (rule, allowed) in RANGES.items():
+            check_range(name, getattr(self, name), rule, allowed, EXAMPLES.get(name))
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise OptionError(f"num_train_epochs = {self.num_train_epochs} fine-tunes for no step: nothing would be "
+                              "unlearned. Give num_train_epochs > 0 (e.g. num_train_epochs: 2) or max_steps > 0.")
         chosen = [x is not None for x in (self.forget_indices, self.forget_classes, self.forget_fraction)]
         if sum(chosen) > 1:
             raise ValueError(
                 "Give exactly one of forget_indices, forget_classes or forget_fraction; got "
                 f"{sum(chosen)}. Remove the others from the config or command line."
             )
+        if any(chosen):
+            ForgetSet.from_config(self)  # indices, classes or fraction malformed: say so now
         if self.label_inversion not in INVERSION_STRATEGIES:
             raise ValueError(
                 f"Unknown label_inversion {self.label_inversion!r}: choose one of {', '.join(INVERSION_STRATEGIES)}."
             )
         if self.gan_resolution is not None and (self.gan_resolution < 8 or self.gan_resolution & (self.gan_resolution - 1)):
-            raise ValueError(f"gan_resolution must be a power of two >= 8, got {self.gan_resolution}.")
-        for name in ("num_synthetic_retain", "num_synthetic_forget", "num_retain_samples", "eval_retain_samples"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}.")
-        if self.gan_epochs <= 0 or self.gan_batch_size <= 0:
-            raise ValueError("gan_epochs and gan_batch_size must be positive.")
+            raise OptionError(f"gan_resolution = {self.gan_resolution} must be a power of two >= 8 "
+                              "(e.g. gan_resolution: 32), or unset (the data's size).")
         parse_gate(self.push_gate)  # a malformed gate fails now, not after the run
-        if self.use_peft and self.lora_r < 1:
-            raise ValueError(f"lora_r must be >= 1, got {self.lora_r}.")
-        if self.mia_splits < 2:
-            raise ValueError(f"mia_splits must be >= 2, got {self.mia_splits}.")
+        parse_method_args(get_method(self.method).Options, self.method_args, self.method)  # its options too
+
+
+def check_option(name: str, value: Any) -> Any:
+    """One option's value, brought to its declared type and checked against its range (for overrides set on
+    an existing config, e.g. a benchmark's per-method settings)."""
+    hint = typing.get_type_hints(UnlearningConfig).get(name)
+    if hint is None:
+        raise OptionError(f"Unknown option {name!r}: see `hf-unlearn run --help` for the options.")
+    value = coerce(name, value, hint, EXAMPLES.get(name)) if name in CHECKED_FIELDS else value
+    if name in RANGES:
+        check_range(name, value, *RANGES[name], EXAMPLES.get(name))
+    return value
+
+
+#: Fields brought to their declared type (numbers written as text become numbers): every field of this class
+#: and the inherited ones a recipe commonly sets.
+CHECKED_FIELDS = tuple(UnlearningConfig.__annotations__) + (
+    "max_steps", "gradient_accumulation_steps", "max_grad_norm", "seed", "warmup_steps", "adam_beta1", "adam_beta2",
+    "adam_epsilon", "save_total_limit", "dataloader_num_workers", "bf16", "fp16", "use_cpu", "disable_tqdm")
+#: Allowed ranges (rule, in words) of numeric options.
+RANGES: dict[str, tuple[Any, str]] = {
+    "learning_rate": (positive, "> 0"), "num_train_epochs": (non_negative, ">= 0"),
+    "per_device_train_batch_size": (at_least(1), ">= 1"), "per_device_eval_batch_size": (at_least(1), ">= 1"),
+    "gradient_accumulation_steps": (at_least(1), ">= 1"), "weight_decay": (non_negative, ">= 0"),
+    "max_grad_norm": (non_negative, ">= 0"), "logging_steps": (positive, "> 0"), "seed": (non_negative, ">= 0"),
+    "warmup_steps": (non_negative, ">= 0"), "dataloader_num_workers": (non_negative, ">= 0"),
+    "forget_seed": (non_negative, ">= 0"), "gan_latent_dim": (at_least(1), ">= 1"),
+    "gan_generator_channels": (at_least(1), ">= 1"), "gan_discriminator_channels": (at_least(1), ">= 1"),
+    "gan_epochs": (positive, "> 0"), "gan_min_steps": (non_negative, ">= 0"), "gan_batch_size": (at_least(2), ">= 2"),
+    "gan_learning_rate": (positive, "> 0"), "gan_beta1": (unit_interval(True), "in [0, 1)"),
+    "gan_beta2": (unit_interval(True), "in [0, 1)"), "num_synthetic_retain": (non_negative, ">= 0"),
+    "num_synthetic_forget": (non_negative, ">= 0"), "num_retain_samples": (at_least(1), ">= 1 (or unset: all)"),
+    "eval_retain_samples": (at_least(1), ">= 1 (or unset: all)"), "mia_splits": (at_least(2), ">= 2"),
+    "lora_r": (at_least(1), ">= 1"), "lora_alpha": (positive, "> 0"), "lora_dropout": (unit_interval(True), "in [0, 1)"),
+}
+#: Example values shown in messages.
+EXAMPLES: dict[str, Any] = {
+    "learning_rate": 0.05, "num_train_epochs": 2, "per_device_train_batch_size": 64, "per_device_eval_batch_size": 256,
+    "gradient_accumulation_steps": 1, "weight_decay": 5e-4, "max_grad_norm": 1.0, "logging_steps": 10, "seed": 0,
+    "warmup_steps": 0, "dataloader_num_workers": 0, "forget_seed": 0, "forget_fraction": 0.1,
+    "forget_classes": ["cat"], "forget_indices": [0, 5, 17], "gan_latent_dim": 100, "gan_generator_channels": 64,
+    "gan_discriminator_channels": 64, "gan_epochs": 20, "gan_min_steps": 300, "gan_batch_size": 128,
+    "gan_learning_rate": 2e-4, "gan_beta1": 0.5, "gan_beta2": 0.999, "num_synthetic_retain": 500,
+    "num_synthetic_forget": 500, "num_retain_samples": 5000, "eval_retain_samples": 2000, "mia_splits": 10,
+    "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "method": "multigan", "label_inversion": "complement",
+}
 
 
 def public_config(args: UnlearningConfig) -> dict[str, Any]:

@@ -9,7 +9,7 @@ FORGET_SET_FILE = "forget_set.json"  # the forget-set specification and its SHA-
 REPORT_FILE = "unlearning_report.json"  # the redacted results, published beside the card
 EVIDENCE_DIR = "evidence"  # plots linked from the card
 GENERATORS_DIR = "generators"  # Multi-GAN's generators (diffusers models)
-RESUME_KEY_FILE = "_resume_key.json"  # which request the fine-tuning checkpoints belong to
+RESUME_KEY_FILE = "_resume_key.json"  # where versions <= 0.1 kept the resume key (now inside each checkpoint)
 
 #: Tags of every card hf-unlearn writes (the method's name is added).
 CARD_TAGS = ("hf-unlearn", "machine-unlearning", "image-classification")

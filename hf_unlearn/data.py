@@ -14,9 +14,10 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value, l
 from .constants import FORGET_SOURCES
 from .errors import DataError
 
-__all__ = ["DataError", "ImageTransform", "check_images", "check_labels_fit_model", "class_names", "collate_images",
-           "content_digest", "digits_dataset", "find_columns", "images_to_dataset", "load_image_dataset",
-           "model_num_channels", "to_standard_columns", "vit_image_processor"]
+__all__ = ["CONVERTIBLE_MODES", "DataError", "ImageTransform", "check_images", "check_labels_fit_model", "class_names",
+           "collate_images", "common_image_format", "content_digest", "digits_dataset", "find_columns",
+           "images_to_dataset", "load_image_dataset", "model_mode", "model_num_channels", "to_model_mode",
+           "to_standard_columns", "vit_image_processor"]
 
 
 def load_image_dataset(name_or_path: str, split: str | None = None, **kwargs: Any) -> Dataset | DatasetDict:
@@ -104,24 +105,131 @@ def _encoded_images(dataset: Dataset, image_column: str, label_column: str | Non
             row += 1
 
 
-def _opens(data: bytes) -> bool:
-    """Whether PIL can open the image (header and structure checked, no full decode)."""
+# ---------------------------------------------------------------------------------------------- image modes
+#: 8-bit modes converted by PIL's own `Image.convert`, exactly as Transformers' training examples do (and as
+#: hf-unlearn always did): alpha (RGBA, LA, PA, a palette's transparency) is dropped, not composited; a palette
+#: is looked up; CMYK, YCbCr and HSV go through PIL's formulas (no colour management: an ICC profile is ignored);
+#: mode "1" becomes 0 / 255.
+_PIL_CONVERTED = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "HSV"})
+_SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+#: Every PIL mode `to_model_mode` converts; any other (e.g. "LAB", "La") is refused before any work.
+CONVERTIBLE_MODES = _PIL_CONVERTED | _SIXTEEN_BIT | {"I", "F"}
+_GRAYSCALE = frozenset({"1", "L", "LA", "I", "F"}) | _SIXTEEN_BIT
+_HOW_TO_FIX = ("convert them to 8-bit 'L' or 'RGB' images (e.g. with PIL) and run again")
+
+
+def model_mode(pil_mode: str) -> str:
+    """The model-side mode of an image in `pil_mode`: "L" for the grayscale family (1, L, LA, I;16, I, F),
+    "RGB" for everything else (palette, RGBA, CMYK, YCbCr, ...)."""
+    return "L" if pil_mode in _GRAYSCALE else "RGB"
+
+
+def _range_problem(img: Any) -> str | None:
+    """Why the values of a 32-bit integer (`I`) or float (`F`) image cannot be scaled to 8 bits, or None."""
+    if img.mode not in ("I", "F"):
+        return None
+    values = np.asarray(img)
+    if values.size == 0:
+        return None
+    if img.mode == "F":
+        if not np.isfinite(values).all():
+            return "a float ('F') image has NaN or infinite values"
+        low, high = float(values.min()), float(values.max())
+        if low < 0.0 or high > 1.0:
+            return (f"a float ('F') image has values in [{low:g}, {high:g}]; hf-unlearn reads float images as "
+                    "[0, 1] (0 = black, 1 = white): divide 0..255 data by 255")
+        return None
+    low, high = int(values.min()), int(values.max())
+    if low < 0 or high > 65535:
+        return (f"a 32-bit integer ('I') image has values in {low}..{high}; hf-unlearn reads 'I' images as "
+                "16-bit (0..65535)")
+    return None
+
+
+def to_model_mode(img: Any, mode: str) -> Any:
+    """`img` (a PIL image of any mode in `CONVERTIBLE_MODES`) as an 8-bit image of `mode` ("L" or "RGB").
+
+    The one conversion every image takes on its way to a model or a GAN (`ImageTransform`, the GAN's data):
+
+    * 8-bit modes: PIL's own `Image.convert` (see `_PIL_CONVERTED`), so 8-bit L and RGB images give exactly
+      what they always gave; RGBA / LA / PA keep their colour and lose their alpha (not composited).
+    * 16-bit grayscale (`I;16`, `I;16L`, `I;16B`, `I;16N`): scaled by the full 16-bit range, v / 257 rounded
+      (65535 -> 255, 1000 -> 4), instead of PIL's clipping at 255.
+    * 32-bit integer `I`: assumed 16-bit (PNG's 16-bit grayscale opens as `I` in some PIL versions), so scaled
+      like `I;16`; values outside 0..65535 are refused (DataError), never guessed from each image's own range.
+    * float `F`: read as [0, 1] and scaled by 255 (rounded); values outside [0, 1] (or NaN) are refused.
+      One rule for the whole dataset: a per-image guess ("max <= 1 means [0, 1]") would scale the images of
+      one dataset differently.
+
+    Anything else raises `DataError`; `check_images` / `content_digest(verify=...)` refuse such images, naming
+    their rows, before any work starts.
+    """
+    if mode not in ("L", "RGB"):
+        raise ValueError(f"mode must be 'L' or 'RGB', got {mode!r}.")
+    if img.mode in _PIL_CONVERTED:
+        return img.convert(mode)
+    if img.mode in _SIXTEEN_BIT or img.mode == "I":
+        problem = _range_problem(img)
+        if problem:
+            raise DataError(f"Cannot scale an image to 8 bits: {problem}; {_HOW_TO_FIX}.")
+        values = np.asarray(img).astype(np.int64)
+        eight = ((values + 128) // 257).astype(np.uint8)  # round(v / 257), exactly, in integers
+    elif img.mode == "F":
+        problem = _range_problem(img)
+        if problem:
+            raise DataError(f"Cannot scale an image to 8 bits: {problem}; {_HOW_TO_FIX}.")
+        eight = np.rint(np.asarray(img).astype(np.float64) * 255.0).astype(np.uint8)
+    else:
+        raise DataError(f"Images of mode {img.mode!r} cannot be converted for the model; {_HOW_TO_FIX}.")
+    from PIL import Image as PILImage
+
+    gray = PILImage.fromarray(np.ascontiguousarray(eight))
+    return gray if mode == "L" else gray.convert("RGB")
+
+
+def _image_problem(data: bytes) -> str | None:
+    """Why the encoded image cannot be used: "corrupt" when PIL cannot open it (header and structure checked,
+    no full decode), "mode" when its mode cannot be converted, "range" (values beyond what `to_model_mode`
+    scales: only `I` and `F` images are decoded for that), or None."""
     import io
 
     from PIL import Image as PILImage
 
     try:
         with PILImage.open(io.BytesIO(data)) as img:
+            mode = img.mode
             img.verify()
-        return True
     except Exception:
-        return False
+        return "corrupt"
+    if mode not in CONVERTIBLE_MODES:
+        return f"mode {mode!r}"
+    if mode in ("I", "F"):
+        try:
+            with PILImage.open(io.BytesIO(data)) as img:
+                problem = _range_problem(img)
+        except Exception:
+            return "corrupt"
+        return problem
+    return None
 
 
-def _refuse_corrupt(bad: list[int], what: str) -> None:
-    if bad:
-        raise DataError(f"{len(bad)} image(s) of the {what} cannot be decoded (rows {bad[:10]}): re-encode or remove "
-                        "them (e.g. dataset.select([...]) without those rows) and run again.")
+def _refuse_bad_images(problems: dict[int, str], what: str) -> None:
+    """Raise `DataError` naming the rows whose images are corrupt or cannot be converted for the model."""
+    if not problems:
+        return
+    corrupt = [row for row, problem in problems.items() if problem == "corrupt"]
+    if corrupt:
+        raise DataError(f"{len(corrupt)} image(s) of the {what} cannot be decoded (rows {corrupt[:10]}): re-encode "
+                        "or remove them (e.g. dataset.select([...]) without those rows) and run again.")
+    rows = sorted(problems)
+    modes = sorted({problem for problem in problems.values() if problem.startswith("mode ")})
+    if modes:
+        bad = [row for row in rows if problems[row].startswith("mode ")]
+        raise DataError(f"{len(bad)} image(s) of the {what} are in a colour mode hf-unlearn cannot convert for the "
+                        f"model ({', '.join(modes)}; rows {bad[:10]}): {_HOW_TO_FIX}. Convertible modes: "
+                        f"{', '.join(sorted(CONVERTIBLE_MODES))}.")
+    raise DataError(f"{len(rows)} image(s) of the {what} cannot be scaled to 8 bits (rows {rows[:10]}; row {rows[0]}: "
+                    f"{problems[rows[0]]}): {_HOW_TO_FIX}.")
 
 
 def content_digest(dataset: Dataset, image_column: str = "image", label_column: str = "label",
@@ -130,23 +238,52 @@ def content_digest(dataset: Dataset, image_column: str = "image", label_column: 
 
     Unlike `Dataset._fingerprint`, it depends only on the content: the same rows loaded from the Hub, from
     parquet or rebuilt in memory give the same digest. With `verify` (what the data is, e.g. "training set"),
-    every image is also opened in the same pass and corrupt ones raise `DataError` (as `check_images`)."""
+    every image is also opened in the same pass and corrupt or unconvertible ones raise `DataError` (as
+    `check_images`)."""
     import hashlib
 
     digest = hashlib.sha256()
-    bad: list[int] = []
+    problems: dict[int, str] = {}
     for row, data, label in _encoded_images(dataset, image_column, label_column):
         digest.update(len(data).to_bytes(8, "little") + data + int(label).to_bytes(8, "little", signed=True))
-        if verify and not _opens(data):
-            bad.append(row)
-    _refuse_corrupt(bad, verify or "")
+        if verify and (problem := _image_problem(data)):
+            problems[row] = problem
+    _refuse_bad_images(problems, verify or "")
     return digest.hexdigest()
 
 
 def check_images(dataset: Dataset, image_column: str = "image", what: str = "training set") -> None:
-    """Every image of `dataset` opens (header and structure checked without a full decode): a corrupt file is
-    named before any work starts instead of failing mid-training."""
-    _refuse_corrupt([row for row, data, _ in _encoded_images(dataset, image_column, None) if not _opens(data)], what)
+    """Every image of `dataset` opens (header and structure checked without a full decode) and has a mode
+    `to_model_mode` converts (`I` and `F` images are decoded to check their values): a corrupt or unconvertible
+    image is named before any work starts instead of failing, or silently saturating, mid-training."""
+    problems = {row: problem for row, data, _ in _encoded_images(dataset, image_column, None)
+                if (problem := _image_problem(data))}
+    _refuse_bad_images(problems, what)
+
+
+def common_image_format(*datasets: Dataset, image_column: str = "image") -> tuple[str, tuple[int, int]]:
+    """The (mode, (width, height)) synthetic images should have to look like the images of `datasets`.
+
+    Mode: "RGB" when any image is in colour (see `model_mode`), else "L". Size: the most common one (ties go to
+    the size seen first, in the order of `datasets` and their rows), so that one huge image does not size every
+    sample. Only image headers are read (no decode). On data of one size and mode (digits 8x8, CIFAR 32x32) it
+    is that size and mode, i.e. the first image's, as before.
+    """
+    import io
+    from collections import Counter
+
+    from PIL import Image as PILImage
+
+    sizes: Counter[tuple[int, int]] = Counter()
+    colour = False
+    for dataset in datasets:
+        for _, data, _ in _encoded_images(dataset, image_column, None):
+            with PILImage.open(io.BytesIO(data)) as img:
+                sizes[img.size] += 1
+                colour = colour or model_mode(img.mode) == "RGB"
+    if not sizes:
+        raise DataError("No images to size the synthetic images from (the datasets are empty).")
+    return ("RGB" if colour else "L"), max(sizes, key=sizes.__getitem__)  # the first of the most common
 
 
 def images_to_dataset(images: Sequence[Any], labels: Sequence[int], class_names: Sequence[str] | None = None) -> Dataset:
@@ -174,8 +311,9 @@ def digits_dataset(test_size: float = 0.2, seed: int = 0) -> DatasetDict:
 class ImageTransform:
     """Decode images with the model's own image processor: use with `Dataset.with_transform`.
 
-    Images are converted to the colour mode the model expects (grayscale into an RGB model and back) before
-    the processor resizes and normalises them, exactly as at training time.
+    Images are converted to the colour mode the model expects (grayscale into an RGB model and back; 16-bit and
+    float images scaled to 8 bits, see `to_model_mode`) before the processor resizes and normalises them,
+    exactly as at training time.
     """
 
     image_processor: Callable[..., Any]
@@ -185,7 +323,7 @@ class ImageTransform:
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, Any]:
         mode = "L" if self.num_channels == 1 else "RGB"
-        images = [img.convert(mode) for img in batch[self.image_column]]
+        images = [to_model_mode(img, mode) for img in batch[self.image_column]]
         pixel_values = self.image_processor(images, return_tensors="pt")["pixel_values"]
         out: dict[str, Any] = {"pixel_values": list(pixel_values)}
         if self.label_column is not None and self.label_column in batch:

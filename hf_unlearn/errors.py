@@ -14,6 +14,14 @@ class UnsafeInputError(ValueError):
     """An input that hf-unlearn refuses to load or write to as given; the message says how to proceed."""
 
 
+class UsageError(ValueError):
+    """A command line or recipe that cannot be read as given (a missing or malformed recipe, an unknown key)."""
+
+
+class HubError(OSError):
+    """The Hub could not be reached, or refused the request (network, token, permissions)."""
+
+
 class GateError(ValueError):
     """The unlearned model misses a publishing threshold (or the gate itself is malformed)."""
 

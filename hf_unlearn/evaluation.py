@@ -52,10 +52,19 @@ def prediction_args(args: TrainingArguments) -> TrainingArguments:
 
 
 def predict(model: torch.nn.Module, dataset: Dataset, transform: ImageTransform, args: TrainingArguments) -> Predictions:
-    """Logits of `model` (eval mode) on every row of `dataset`, in order; gathered across processes."""
+    """Logits of `model` (eval mode) on every row of `dataset`, in order; gathered across processes.
+
+    The model is left as it was given: Accelerate marks a model it prepared for evaluation as prepared, and a
+    marked model is never wrapped for data-parallel training afterwards (under several processes each would
+    then train alone on its shard), so the mark is removed again."""
+    marked = getattr(model, "_is_accelerate_prepared", False)
     trainer = Trainer(model=model, args=prediction_args(args), data_collator=collate_images)
     has_labels = "label" in dataset.column_names
-    output = trainer.predict(dataset.with_transform(transform))  # the transform skips a missing label column
+    try:
+        output = trainer.predict(dataset.with_transform(transform))  # the transform skips a missing label column
+    finally:
+        if not marked and getattr(model, "_is_accelerate_prepared", False):
+            del model._is_accelerate_prepared
     logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
     labels = np.asarray(dataset["label"], dtype=np.int64) if has_labels else np.full(len(dataset), -1)
     return Predictions(np.asarray(logits, dtype=np.float32)[: len(dataset)], labels)

@@ -15,6 +15,7 @@ from typing import Any
 from huggingface_hub import HfApi
 
 from .constants import FORGET_SET_FILE, GENERATORS_DIR, REPORT_FILE, RESULTS_FILE
+from .errors import HubError
 from .gate import GateError, enforce_gate, gate_metrics
 
 #: Patterns never uploaded (they hold forget-set ids, the full config, or half-written files).
@@ -70,7 +71,39 @@ def push_folder(folder: str, repo_id: str, *, api: Any = None, token: str | None
             raise GateError(f"{folder!r} has no {required}: rerun the unlearning (or `hf-unlearn card {folder}`) "
                             "before pushing.")
     api = api or HfApi(token=token)
-    repo = api.create_repo(repo_id=repo_id, private=private, exist_ok=True, repo_type="model", token=token)
-    return api.upload_folder(repo_id=getattr(repo, "repo_id", repo_id), folder_path=folder, repo_type="model",
-                             commit_message=commit_message, revision=revision, token=token,
-                             ignore_patterns=ignore_patterns(include_generators, include_forget_generator))
+    try:
+        repo = api.create_repo(repo_id=repo_id, private=private, exist_ok=True, repo_type="model", token=token)
+        return api.upload_folder(repo_id=getattr(repo, "repo_id", repo_id), folder_path=folder, repo_type="model",
+                                 commit_message=commit_message, revision=revision, token=token,
+                                 ignore_patterns=ignore_patterns(include_generators, include_forget_generator))
+    except Exception as err:
+        mapped = hub_error(err, repo_id)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+#: Exception class names (anywhere in the chain of causes) that mean the Hub could not be reached; the HTTP
+#: clients behind huggingface_hub differ between versions (requests, httpx), so they are matched by name.
+NETWORK_ERRORS = ("ConnectError", "ConnectionError", "ConnectTimeout", "ReadTimeout", "TimeoutException",
+                  "NameResolutionError", "NewConnectionError", "OfflineModeIsEnabled", "TransportError")
+
+
+def hub_error(err: BaseException, repo_id: str) -> HubError | None:
+    """A one-line `HubError` for a push that failed at the Hub (no network, offline mode, refused token or
+    permission), or None for any other error (which then propagates as it is)."""
+    chain, cause = [], err
+    while cause is not None and len(chain) < 10:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    names = {c.__name__ for e in chain for c in type(e).__mro__}
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    if names & set(NETWORK_ERRORS):
+        return HubError(f"Could not reach the Hub to push {repo_id!r} ({type(err).__name__}: {first}). Check the "
+                        "network (and HF_HUB_OFFLINE / HF_ENDPOINT), then run the same push again: nothing was uploaded "
+                        "unless the Hub shows a commit.")
+    if "HfHubHTTPError" in names or "HTTPError" in names:
+        status = getattr(getattr(err, "response", None), "status_code", "?")
+        return HubError(f"The Hub refused the push to {repo_id!r} (HTTP {status}: {first}). Check your token "
+                        "(HF_TOKEN or `hf auth login`) and that it may write to that repository or organisation.")
+    return None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from datasets import Dataset
+from datasets import ClassLabel, Dataset, DatasetDict, Value
 
 from .data import (
     DataError,
@@ -42,12 +42,23 @@ class UnlearningRequest:
 
     @classmethod
     def resolve(cls, args: Any, train_dataset: Dataset, eval_dataset: Dataset | None, num_labels: int,
-                forget_set: ForgetSet | None = None) -> UnlearningRequest:
+                forget_set: ForgetSet | None = None, model_labels: list[str] | None = None) -> UnlearningRequest:
         """Resolve `forget_set` (default: the forget options of `args`, an `UnlearningConfig`) and
-        `args.previous_forget_sets` against `train_dataset`, for a model predicting `num_labels` classes."""
+        `args.previous_forget_sets` against `train_dataset`, for a model predicting `num_labels` classes named
+        `model_labels` (its `id2label`, when it names them)."""
+        for what, data in (("train_dataset", train_dataset), ("eval_dataset", eval_dataset)):
+            if isinstance(data, DatasetDict):
+                raise DataError(f"{what} is a DatasetDict (splits {list(data)}): pass one split, e.g. "
+                                f"{what}=dataset[{next(iter(data), 'train')!r}].")
         forget_set = forget_set or ForgetSet.from_config(args)
         image_col, label_col = find_columns(train_dataset, args.image_column, args.label_column)
+        check_label_type(train_dataset, label_col, "training set")
         names = class_names(train_dataset, label_col)
+        test_names = None
+        if eval_dataset is not None:
+            test_cols = find_columns(eval_dataset, args.image_column, args.label_column)
+            check_label_type(eval_dataset, test_cols[1], "evaluation set")
+            test_names = class_names(eval_dataset, test_cols[1])
         full = to_standard_columns(train_dataset, image_col, label_col)
         labels = np.asarray(full["label"])
         check_labels_fit_model(labels, num_labels)
@@ -56,6 +67,7 @@ class UnlearningRequest:
                 f"The dataset has {len(names)} classes but the model predicts {num_labels}: "
                 "use the model trained on this dataset."
             )
+        check_label_space(names, test_names, model_labels)
         retain_indices, forget_indices = forget_set.split(len(labels), labels, names)
         previous = [load_forget_set(p) for p in args.previous_forget_sets or []]
         if previous:
@@ -63,7 +75,7 @@ class UnlearningRequest:
         retain, forget = full.select(retain_indices), full.select(forget_indices)
         test = None
         if eval_dataset is not None:
-            test = to_standard_columns(eval_dataset, *find_columns(eval_dataset, args.image_column, args.label_column))
+            test = to_standard_columns(eval_dataset, *test_cols)
             check_labels_fit_model(test["label"], num_labels)
         data_sha256 = content_digest(full, verify="training set")  # one pass: hash + open every image
         if test is not None:
@@ -90,3 +102,50 @@ class UnlearningRequest:
         """What `forget_set.json` holds: the spec, its hash and the row counts (for sequential requests)."""
         return {**self.forget_set.to_dict(), "sha256": self.forget_set.spec_hash(),
                 "num_forget": len(self.forget_dataset), "num_retain": len(self.retain_dataset)}
+
+
+def model_class_names(config: Any) -> list[str] | None:
+    """The class names a model's config gives (`id2label` in id order), or None where they are transformers'
+    placeholders (LABEL_0, LABEL_1, ...)."""
+    id2label = getattr(config, "id2label", None) or {}
+    names = [str(id2label[i]) for i in sorted(id2label, key=int)]
+    return None if not names or all(n == f"LABEL_{i}" for i, n in enumerate(names)) else names
+
+
+def check_label_type(dataset: Dataset, label_column: str, what: str) -> None:
+    """Labels must be class ids: a `ClassLabel` or integers (floats only when whole numbers)."""
+    feature = dataset.features[label_column]
+    if isinstance(feature, ClassLabel):
+        return
+    dtype = getattr(feature, "dtype", None) if isinstance(feature, Value) else None
+    if dtype is None or dtype == "string" or dtype.startswith("large_string"):
+        sample = dataset.select_columns([label_column])[:3][label_column]
+        raise DataError(f"The {what}'s label column {label_column!r} holds {dtype or type(feature).__name__} values "
+                        f"(e.g. {sample}), not class ids: encode it with dataset.class_encode_column({label_column!r}) "
+                        "in the model's class order (model.config.label2id), or pass --label_column.")
+    if dtype.startswith("float"):
+        values = np.asarray(dataset.select_columns([label_column])[:][label_column], dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+        if len(bad):
+            raise DataError(f"The {what}'s label column {label_column!r} holds non-integer values (rows "
+                            f"{bad[:5].tolist()}, e.g. {values[bad[0]]}): labels must be class ids 0..K-1.")
+
+
+def check_label_space(train: list[str] | None, test: list[str] | None, model: list[str] | None) -> None:
+    """The training set, the evaluation set and the model must name the same classes in the same order: a test
+    set in another class order (or with fewer classes) would be scored against the wrong labels."""
+    named = [(what, names) for what, names in (("the training set", train), ("the model (id2label)", model),
+                                               ("the evaluation set", test)) if names is not None]
+    for (what_a, a), (what_b, b) in zip(named, named[1:], strict=False):
+        if a == b:
+            continue
+        if sorted(a) == sorted(b):
+            first = next(i for i, (p, q) in enumerate(zip(a, b, strict=True)) if p != q)
+            how = f"the same classes in another order: id {first} is {a[first]!r} vs {b[first]!r}"
+        else:
+            missing, extra = sorted(set(a) - set(b))[:5], sorted(set(b) - set(a))[:5]
+            how = f"{len(a)} vs {len(b)} classes" + (f"; only in the first: {missing}" if missing else "") + (
+                f"; only in the second: {extra}" if extra else "")
+        raise DataError(f"{what_a[0].upper() + what_a[1:]} and {what_b} name different classes ({how}): labels would be "
+                        "scored against the wrong classes. Align them, e.g. dataset = dataset.align_labels_with_mapping("
+                        "model.config.label2id, 'label'), or use the model trained on this dataset.")

@@ -10,9 +10,10 @@ from typing import Any
 
 from .errors import TrainingDivergedError, UnsafeInputError
 
-__all__ = ["TrainingDivergedError", "UnsafeInputError", "check_folder_unchanged", "check_model_folder",
-           "check_not_input_folder", "check_output_dir", "estimated_output_bytes", "folder_digest", "is_secret_key",
-           "load_pretrained", "same_path", "write_json_atomic", "write_text_atomic"]
+__all__ = ["TrainingDivergedError", "UnsafeInputError", "cache_folders", "check_folder_unchanged",
+           "check_model_folder", "check_output_apart", "check_output_dir", "estimated_output_bytes", "folder_digest",
+           "input_model_record", "is_secret_key", "load_pretrained", "same_path", "write_json_atomic",
+           "write_text_atomic"]
 
 #: Weight files that unpickle Python objects (loading one can run arbitrary code).
 PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.ckpt", "tf_model.h5")
@@ -28,11 +29,38 @@ def same_path(a: str, b: str) -> bool:
     return os.path.realpath(os.path.abspath(a)) == os.path.realpath(os.path.abspath(b))
 
 
-def check_not_input_folder(output_dir: str, folder: str, what: str) -> None:
-    """Refuse an `output_dir` that is the input model's folder (`what` names it): the original would be lost."""
-    if folder and os.path.isdir(folder) and same_path(folder, output_dir):
-        raise ValueError(f"output_dir {output_dir!r} is {what}: the original would be overwritten. "
-                         "Choose another --output_dir.")
+def cache_folders(**datasets: Any) -> dict[str, str]:
+    """The folders holding each named dataset's Arrow cache files (none for an in-memory dataset)."""
+    files = {name: getattr(data, "cache_files", None) for name, data in datasets.items()}
+    return {f"the {name} set's cache folder": os.path.dirname(found[0]["filename"])
+            for name, found in files.items() if isinstance(found, list) and found}
+
+
+def check_output_apart(output_dir: str, protected: dict[str, str | None]) -> None:
+    """Refuse an `output_dir` equal to, inside, or containing a folder the run must never write into
+    (`protected`: what it is -> path, e.g. the input model's folder, a dataset's folder). Symlinks resolved."""
+    out = os.path.realpath(os.path.abspath(output_dir))
+    for what, folder in protected.items():
+        if not folder or not os.path.exists(folder):
+            continue
+        path = os.path.realpath(os.path.abspath(folder))
+        if out == path:
+            problem = f"is {what}: the original would be overwritten"
+        elif os.path.commonpath([out, path]) == path:
+            problem = f"lies inside {what} ({folder!r}): hf-unlearn never writes into it"
+        elif os.path.commonpath([out, path]) == out:
+            problem = f"contains {what} ({folder!r}): the run's files would be written around it and could replace it"
+        else:
+            continue
+        raise UnsafeInputError(f"output_dir {output_dir!r} {problem}. Choose an --output_dir outside it, e.g. "
+                               f"{os.path.join(os.path.dirname(path) if out != os.path.dirname(path) else '.', 'unlearned')!r}.")
+
+
+def input_model_record(source: str, model: Any) -> dict[str, Any]:
+    """Where the input model came from, the SHA-256 of its local folder (None for a Hub id or an instance) and
+    its Hub revision: recorded in the results, and checked unchanged when the run ends."""
+    return {"source": source or None, "sha256": folder_digest(source) if source and os.path.isdir(source) else None,
+            "revision": getattr(model.config, "_commit_hash", None)}
 
 
 def check_folder_unchanged(path: str | None, sha256_before: str | None) -> None:

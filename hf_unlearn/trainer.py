@@ -19,22 +19,25 @@ from .card import redact_command, write_run_card
 from .config import UnlearningConfig, public_config
 from .constants import CARD_TAGS
 from .data import DataError, ImageTransform, collate_images, model_num_channels
+from .distributed import restore_batchnorm, sync_batchnorm
 from .errors import TrainingDivergedError
 from .evaluation import Predictions, avg_gap, predict, score_sets
 from .forget import ForgetSet
 from .gate import enforce_gate, gate_metrics
-from .lora import count_parameters, is_lora, merged, wrap_with_lora
+from .lora import count_parameters, is_lora, merged
 from .methods import get_method
+from .modeling import check_supported, configure_loss, model_to_fine_tune
 from .output import CheckpointCardCallback, UnlearningResult, save_model_staged, write_run_files
 from .publish import push_folder
-from .request import UnlearningRequest
+from .request import UnlearningRequest, model_class_names
 from .resume import remove_resume_state, resumable_checkpoint
 from .safety import (
+    cache_folders,
     check_folder_unchanged,
-    check_not_input_folder,
+    check_output_apart,
     check_output_dir,
     estimated_output_bytes,
-    folder_digest,
+    input_model_record,
     load_pretrained,
 )
 from .synthesis import fine_tuning_digest
@@ -55,12 +58,11 @@ class UnlearningTrainer(Trainer):
     >>> result.metrics["unlearned"]["forget_accuracy"]
 
     `model` is an `AutoModelForImageClassification` instance, Hub id or local folder; `processing_class` its
-    image processor (loaded with the model when omitted). `train_dataset` is the dataset the model was
-    trained on; the forget set indexes its rows. `eval_dataset` is held-out test data. A model given as an
-    instance is fine-tuned in place, as by any Trainer; model files on disk are never written to.
-    `reference_model` (optional) is a model retrained from scratch on the retain set, scored beside the
-    others. `dataset_name` names the training data in the model card (default: the dataset's own name);
-    `command` is the command line that reproduces the run (shown in the card).
+    image processor (loaded with the model when omitted). `train_dataset` is the dataset the model was trained
+    on (the forget set indexes its rows); `eval_dataset` held-out test data. A model instance is fine-tuned in
+    place, as by any Trainer; model files on disk are never written to. `reference_model` (optional): a model
+    retrained on the retain set, scored beside the others. `dataset_name` names the data in the card; `command`
+    reproduces the run (shown in the card).
 
     With `push_to_hub=True` nothing is pushed while training: when `unlearn()` ends, the unlearned model is
     checked against `push_gate` and pushed by `push_to_hub()` only if it passes. The Hub token is kept in
@@ -92,15 +94,14 @@ class UnlearningTrainer(Trainer):
         self.command = redact_command(command)
         self.hub_api: Any = None  # an `HfApi`-like object for pushes (default: HfApi with the token)
         source = model if isinstance(model, str) else getattr(model, "name_or_path", "") or ""
-        check_not_input_folder(args.output_dir, source, "the input model's folder" if isinstance(model, str)
-                               else "the folder the model was loaded from")
+        check_output_apart(args.output_dir, {
+            "the input model's folder" if isinstance(model, str) else "the folder the model was loaded from": source,
+            "the dataset's folder": dataset_name, **cache_folders(train=train_dataset, evaluation=eval_dataset)})
         if isinstance(model, str):
             model = load_pretrained(AutoModelForImageClassification, source, args.allow_pickle_weights)
             processing_class = processing_class or load_pretrained(AutoImageProcessor, source, weights=False)
-        # integrity: the input model's files are hashed now and checked unchanged when the run ends
-        self.input_model = {"source": source or None,
-                            "sha256": folder_digest(source) if source and os.path.isdir(source) else None,
-                            "revision": getattr(model.config, "_commit_hash", None)}
+        check_supported(model, processing_class)  # a class hf-unlearn cannot train is refused before any work
+        self.input_model = input_model_record(source, model)  # hashed now, checked unchanged when the run ends
         if processing_class is None:
             raise ValueError("No image processor: pass processing_class=AutoImageProcessor.from_pretrained(...).")
         if train_dataset is None or len(train_dataset) == 0:
@@ -108,7 +109,8 @@ class UnlearningTrainer(Trainer):
 
         self.args = args  # methods read it during validation, before Trainer.__init__ runs
         self.num_labels = int(model.config.num_labels)
-        self.request = UnlearningRequest.resolve(args, train_dataset, eval_dataset, self.num_labels, forget_set)
+        self.request = UnlearningRequest.resolve(args, train_dataset, eval_dataset, self.num_labels, forget_set,
+                                                 model_class_names(model.config))
         self.dataset_name = dataset_name or train_dataset.info.dataset_name or None
         check_output_dir(args.output_dir, estimated_output_bytes(model, args.method == "multigan"))
         self.transform = ImageTransform(processing_class, model_num_channels(model))
@@ -124,14 +126,11 @@ class UnlearningTrainer(Trainer):
         self.evaluation_predictions: dict[str, dict[str, Predictions]] = {}
         self.result: UnlearningResult | None = None
 
-        if self.method.reinitialize_model:
-            torch.manual_seed(args.seed)
-            model = type(model)(model.config)
-        if args.use_peft:
-            model = wrap_with_lora(model, args)
+        model = model_to_fine_tune(model, args, self.method.reinitialize_model)
         self.parameter_counts = count_parameters(model)
         kwargs.setdefault("data_collator", collate_images)
         super().__init__(model=model, args=args, train_dataset=None, processing_class=processing_class, **kwargs)
+        configure_loss(self)  # per-batch means, whatever the processes; WithTeacher models: the logits' loss
         self.add_callback(CheckpointCardCallback(lambda: self._result(dict(self._metrics_so_far))))
 
     # ------------------------------------------------------------------ helpers for methods
@@ -221,10 +220,13 @@ class UnlearningTrainer(Trainer):
             self.add_callback(callback)
 
         start = time.perf_counter()
-        checkpoint, self._own_checkpoints = resumable_checkpoint(self.args, {
+        checkpoint, self._own_checkpoints, marker = resumable_checkpoint(self.args, {
             "model": self.input_model, "data": self.data_sha256, "finetune": digest,
             "forget": self.forget_set.spec_hash()})
+        self.add_callback(marker)  # each checkpoint carries this request's key
+        synced = sync_batchnorm(self.model) if self.args.world_size > 1 and self.args.sync_batchnorm else []
         self.train(resume_from_checkpoint=checkpoint)
+        restore_batchnorm(synced)  # the saved model is a plain transformers model
         self.log_phase("fine_tuning", time.perf_counter() - start)
 
         if is_lora(self.model):  # fold the adapters in: the output is a plain model, like the input
@@ -234,10 +236,9 @@ class UnlearningTrainer(Trainer):
         metrics["unlearned"] = score_sets(predictions["unlearned"], self.args.mia_splits, self.args.seed)
         self.log_phase("evaluate_unlearned", time.perf_counter() - start)
 
-        if "retrained" in metrics and "test" in eval_sets:
-            for name in ("original", "unlearned"):
-                if name in metrics:
-                    metrics[name]["avg_gap"] = avg_gap(metrics[name], metrics["retrained"])
+        for name in ("original", "unlearned") if "retrained" in metrics and "test" in eval_sets else ():
+            if name in metrics:
+                metrics[name]["avg_gap"] = avg_gap(metrics[name], metrics["retrained"])
         result = self._result(dict(metrics))
         self.result = result
         self.save_unlearned(result)

@@ -26,8 +26,8 @@ from .conftest import make_tiny_model
 )
 def test_bad_request_fails_before_training(tmp_path, digits, processor, options, error, message):
     out = tmp_path / "out"
-    config = UnlearningConfig(str(out), use_cpu=True, **options)
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=message):  # when the config is built, or at the latest by the trainer
+        config = UnlearningConfig(str(out), use_cpu=True, **options)
         UnlearningTrainer(model=make_tiny_model(), args=config, train_dataset=digits["train"], processing_class=processor)
     assert not os.path.exists(out)
 

@@ -45,6 +45,19 @@ def _relabelled(digits, tmp, names):
     return {"dataset_name": _write_data(tmp / f"labels{len(names)}", train, test)}
 
 
+def _test_relabelled(digits, tmp):
+    names = [str(i) for i in range(10)]
+    test = digits["test"].cast_column("label", ClassLabel(names=names[::-1]))  # same classes, another order
+    return {"dataset_name": _write_data(tmp / "reordered", digits["train"], test)}
+
+
+def _string_labels(digits, tmp):
+    def as_text(ds):
+        return ds.cast_column("label", Value("int64")).cast_column("label", Value("string"))
+
+    return {"dataset_name": _write_data(tmp / "strings", as_text(digits["train"]), as_text(digits["test"]))}
+
+
 def _five_classes(digits, tmp):
     keep = [i for i, y in enumerate(digits["train"]["label"]) if y < 5]
     keep_test = [i for i, y in enumerate(digits["test"]["label"]) if y < 5]
@@ -130,6 +143,23 @@ CASES = {
     "NaN loss in GAN training": (lambda d, t, m, mp: {"gan_learning_rate": 1e30}, "training diverged at step"),
     "NaN loss in fine-tuning": (lambda d, t, m, mp: {"learning_rate": 1e30, "num_synthetic_retain": 0,
                                                      "num_synthetic_forget": 0}, "fine-tuning loss became"),
+    # issue 13: options typed and range-checked when the config is built; meaningful runs only
+    "negative learning rate": (lambda d, t, m, mp: {"learning_rate": -0.1}, "learning_rate = -0.1 is out of range: it must be > 0"),
+    "zero batch size": (lambda d, t, m, mp: {"per_device_train_batch_size": 0}, "per_device_train_batch_size = 0 is out of range"),
+    "no fine-tuning epochs": (lambda d, t, m, mp: {"num_train_epochs": 0}, "nothing would be unlearned"),
+    "method option of the wrong type": (lambda d, t, m, mp: {"method": "neggrad_plus", "method_args": {"retain_weight": "most"}},
+                                        "method_args.retain_weight = 'most' \\(str\\) is not a valid float"),
+    "no training rows": (lambda d, t, m, mp: {"max_train_samples": 0}, "max_train_samples = 0 keeps no rows"),
+    "GAN option of the wrong type": (lambda d, t, m, mp: {"gan_epochs": "many"}, "invalid float value: 'many'"),
+    # issue 13: the label space, and the output folder kept apart from every input
+    "test set in another class order": (lambda d, t, m, mp: _test_relabelled(d, t), "name different classes"),
+    "string labels": (lambda d, t, m, mp: _string_labels(d, t), "not class ids: encode it with dataset.class_encode_column"),
+    "output dir inside the model dir": (lambda d, t, m, mp: {"output_dir": str(m / "unlearned")},
+                                       "lies inside the input model's folder"),
+    "output dir containing the model dir": (lambda d, t, m, mp: {"output_dir": str(m.parent)},
+                                            "contains the input model's folder"),
+    "output dir inside the dataset dir": (lambda d, t, m, mp: {"output_dir": str(m.parent / "data" / "out")},
+                                          "lies inside the dataset's folder"),
 }
 
 
@@ -159,14 +189,17 @@ def test_bad_input_fails_early_with_a_clear_error_and_writes_nothing(case, works
     assert __import__("re").search(message, err), (case, err[-2000:])
     out = tmp_path / "out"
     assert not any(out.rglob("*.safetensors")) and not (out / "README.md").exists(), case
+    asked = Path(recipe["output_dir"])  # wherever the case pointed output_dir: no card, no results there
+    assert not any((asked / name).exists() for name in ("README.md", "unlearning_results.json")), case
+    assert not list(asked.glob("checkpoint-*")), case
     assert folder_digest(str(model)) == before  # the input model is never touched
 
 
 def test_invalid_yaml_is_named(tmp_path, capsys):
     path = tmp_path / "broken.yaml"
     path.write_text("dataset_name: [unclosed\nforget_classes: 3\n")
-    with pytest.raises(SystemExit, match="not valid YAML"):
-        main(["run", str(path)])
+    assert main(["run", str(path)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
 
 
 def test_handled_inputs_grayscale_into_rgb_and_mixed_sizes(tmp_path, digits, trained_model_dir):

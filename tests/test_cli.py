@@ -6,6 +6,7 @@ from hf_unlearn import UnlearningConfig
 from hf_unlearn.commands.arguments import RunArguments, parse_recipe
 from hf_unlearn.commands.audit import AuditArguments
 from hf_unlearn.commands.benchmark import BenchmarkArguments, configure, method_variants
+from hf_unlearn.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,7 @@ def test_every_recipe_parses_with_overrides():
 def test_unknown_recipe_key_is_refused(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("dataset_name: x\nforget_fraction: 0.1\ngan_epoch: 3\n")
-    with pytest.raises(SystemExit, match="unknown keys \\['gan_epoch'\\]"):
+    with pytest.raises(UsageError, match="unknown keys \\['gan_epoch'\\]"):
         parse_recipe([str(bad)], (RunArguments, UnlearningConfig))
 
 

@@ -108,12 +108,16 @@ def test_neggrad_plus_and_scrub_see_which_rows_are_forget_rows(tmp_path, trained
 
 
 def test_unknown_method_option_is_refused_before_training(tmp_path, trained_model_dir, digits):
-    config = _config(tmp_path, "salun", method_args={"mask_ration": 0.5})
+    # refused when the config is built (the trainer would refuse it too, before any work)
     with pytest.raises(ValueError, match="mask_ration.*options of method 'salun'.*mask_ratio"):
-        UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"])
-    config = _config(tmp_path, "neggrad_plus", method_args='{"retain_weight": 1.5}')
+        _config(tmp_path, "salun", method_args={"mask_ration": 0.5})
+    with pytest.raises(ValueError, match="retain_weight must be in"):
+        _config(tmp_path, "neggrad_plus", method_args='{"retain_weight": 1.5}')
+    config = _config(tmp_path, "neggrad_plus")
+    config.method_args = {"retain_weight": 1.5}  # set after the config was built: the trainer still refuses it
     with pytest.raises(ValueError, match="retain_weight must be in"):
         UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"])
+    assert not (tmp_path / "neggrad_plus").exists()  # nothing written
 
 
 def test_sequential_request_excludes_earlier_forget_sets(tmp_path, trained_model_dir, digits):

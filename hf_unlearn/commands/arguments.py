@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..errors import DataError, UsageError
+
 if TYPE_CHECKING:
     from datasets import Dataset
 
@@ -71,20 +73,33 @@ def as_dict(value: dict | str | None) -> dict[str, Any] | None:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def recipe_parser(dataclass_types: tuple[type, ...], command: str = "run") -> Any:
+    """An `HfArgumentParser` for `hf-unlearn <command>`: its help names the subcommand, and a malformed option
+    raises `UsageError` (one line, exit 2) instead of printing the whole usage."""
+    from transformers import HfArgumentParser
+
+    class Parser(HfArgumentParser):
+        def error(self, message: str) -> None:  # argparse would print every option's usage first
+            raise UsageError(f"{message} (see `hf-unlearn {command} --help`).")
+
+    return Parser(dataclass_types, prog=f"hf-unlearn {command}",
+                  usage=f"hf-unlearn {command} RECIPE.yaml [--option value ...]")
+
+
 def read_recipe(path: str) -> dict[str, Any]:
     """A YAML recipe as a mapping; a missing file, invalid YAML or a non-mapping is refused in one line."""
     import yaml
 
     if not os.path.isfile(path):
-        raise SystemExit(f"error: recipe {path} does not exist.")
+        raise UsageError(f"recipe {path} does not exist.")
     with open(path) as f:
         try:
             recipe = yaml.safe_load(f) or {}
         except yaml.YAMLError as err:
-            raise SystemExit(f"error: recipe {path} is not valid YAML: {str(err).splitlines()[0]} "
+            raise UsageError(f"recipe {path} is not valid YAML: {str(err).splitlines()[0]} "
                              f"({str(err).splitlines()[-1].strip()}).") from None
     if not isinstance(recipe, dict):
-        raise SystemExit(f"error: recipe {path} must be a mapping of option: value, got {type(recipe).__name__}.")
+        raise UsageError(f"recipe {path} must be a mapping of option: value, got {type(recipe).__name__}.")
     return recipe
 
 
@@ -92,15 +107,13 @@ def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: st
                  recipe: dict[str, Any] | None = None) -> tuple[Any, ...]:
     """A YAML recipe (first argument; `recipe` when already read) with command-line overrides, HfArgumentParser
     style. Unknown recipe keys are refused."""
-    from transformers import HfArgumentParser
-
-    parser = HfArgumentParser(dataclass_types)
+    parser = recipe_parser(dataclass_types, command)
     if argv and argv[0].endswith((".yaml", ".yml")):
         recipe = read_recipe(argv[0]) if recipe is None else recipe
         known = {a.dest for a in parser._actions}
         unknown = sorted(set(recipe) - known)
         if unknown:
-            raise SystemExit(f"error: recipe {argv[0]} has unknown keys {unknown}; see `hf-unlearn {command} --help`.")
+            raise UsageError(f"recipe {argv[0]} has unknown keys {unknown}; see `hf-unlearn {command} --help`.")
         parser.set_defaults(**recipe)
         argv = argv[1:]
     return tuple(parser.parse_args_into_dataclasses(argv))
@@ -111,18 +124,21 @@ def load_splits(args: DataArguments) -> tuple[Dataset, Dataset]:
     from ..data import load_image_dataset
 
     if args.dataset_name is None:
-        raise SystemExit("error: no dataset: set dataset_name in the recipe or pass --dataset_name.")
+        raise UsageError("no dataset: set dataset_name in the recipe or pass --dataset_name.")
+    for name in ("max_train_samples", "max_test_samples"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"{name} = {value} keeps no rows: nothing would be unlearned or measured. Give a "
+                             f"number >= 1 (e.g. {name}: 5000) or leave it unset for every row.")
     try:
         train = load_image_dataset(args.dataset_name, split=args.train_split)
         test = load_image_dataset(args.dataset_name, split=args.test_split)
     except Exception as err:
-        from ..errors import DataError
-
         raise DataError(f"Could not load dataset {args.dataset_name!r} (splits {args.train_split!r}, {args.test_split!r}): "
                         f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}. Give a Hub dataset id, "
                         "a parquet file or folder, or an image folder, with those splits.") from None
-    if args.max_train_samples:
+    if args.max_train_samples is not None:
         train = train.select(range(min(args.max_train_samples, len(train))))
-    if args.max_test_samples:
+    if args.max_test_samples is not None:
         test = test.select(range(min(args.max_test_samples, len(test))))
     return train, test

@@ -25,7 +25,7 @@ from datasets import Dataset
 from transformers import AutoModelForImageClassification
 
 from ..card import redact_command
-from ..config import UnlearningConfig
+from ..config import UnlearningConfig, check_option
 from ..constants import GENERATORS_DIR, RESULTS_FILE
 from ..data import class_names, find_columns
 from ..evaluation import avg_gap
@@ -120,7 +120,7 @@ def configure(base: UnlearningConfig, output_dir: str, seed: int, method: str, o
     for key, value in overrides.items():
         if not hasattr(config, key):
             raise ValueError(f"Unknown option {key!r} in the benchmark recipe (for {method}).")
-        setattr(config, key, value)
+        setattr(config, key, check_option(key, value))
     return config
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from transformers import AutoModelForImageClassification
 
 from ..config import UnlearningConfig
+from ..errors import UsageError
 from ..safety import load_pretrained
 from ..scratch import ClassifierRecipe
 from ..trainer import UnlearningTrainer
@@ -32,7 +33,7 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
         return result.to_dict()
 
     if not (as_dict(run_args.model_config) or run_args.pretrained_model):
-        raise SystemExit("error: give model_name_or_path (a trained model), or model_config / pretrained_model "
+        raise UsageError("give model_name_or_path (a trained model), or model_config / pretrained_model "
                          "(benchmark mode).")
     make_model, processor = scratch_setup(run_args, train, config)
 

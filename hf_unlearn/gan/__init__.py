@@ -4,15 +4,25 @@ training through Accelerate (`train.py`) and a sampling pipeline that takes `gen
 from .discriminator import DCGANDiscriminator
 from .generator import DCGANGenerator
 from .pipeline import GANSamplingPipeline
-from .train import GANSettings, GANTrainingError, default_gan_resolution, gan_pixels, train_gan
+from .train import (
+    GANImages,
+    GANSettings,
+    GANTrainingError,
+    default_gan_resolution,
+    gan_array,
+    gan_pixels,
+    train_gan,
+)
 
 __all__ = [
     "DCGANDiscriminator",
     "DCGANGenerator",
+    "GANImages",
     "GANSamplingPipeline",
     "GANSettings",
     "GANTrainingError",
     "default_gan_resolution",
+    "gan_array",
     "gan_pixels",
     "train_gan",
 ]

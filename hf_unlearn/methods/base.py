@@ -18,6 +18,8 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
+from ..options import OptionError, coerce_dataclass
+
 if TYPE_CHECKING:
     from ..evaluation import Predictions
 
@@ -83,8 +85,15 @@ class UnlearningMethod:
 
 
 def parse_method_args(options_class: type, method_args: dict | str | None, method: str) -> Any:
-    """`method_args` (a dict, or JSON text from the command line) as the method's `Options` dataclass."""
-    values = json.loads(method_args) if isinstance(method_args, str) else dict(method_args or {})
+    """`method_args` (a dict, or JSON text from the command line) as the method's `Options` dataclass: unknown
+    names refused, each value brought to its declared type (or refused, naming it), then the ranges checked."""
+    try:
+        values = json.loads(method_args) if isinstance(method_args, str) else dict(method_args or {})
+    except (json.JSONDecodeError, TypeError, ValueError):
+        raise OptionError(f"method_args = {method_args!r} is not a mapping of option: value; write it as "
+                          "'{\"retain_weight\": 0.9}' (JSON) on the command line or a mapping in YAML.") from None
+    if not isinstance(values, dict):
+        raise OptionError(f"method_args = {method_args!r} is not a mapping of option: value (e.g. {{\"mask_ratio\": 0.5}}).")
     known = {f.name for f in dataclasses.fields(options_class)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -93,6 +102,7 @@ def parse_method_args(options_class: type, method_args: dict | str | None, metho
             f"{sorted(known) or 'none'} (see `hf-unlearn methods`)."
         )
     options = options_class(**values)
+    coerce_dataclass(options, names=set(values), label="method_args.")
     check = getattr(options, "check", None)
     if check is not None:
         check()

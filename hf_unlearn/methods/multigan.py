@@ -18,13 +18,13 @@ import torch
 from datasets import Dataset
 
 from ..constants import GENERATORS_DIR
-from ..data import images_to_dataset
+from ..data import common_image_format, images_to_dataset
 from ..gan import (
     DCGANGenerator,
+    GANImages,
     GANSamplingPipeline,
     GANSettings,
     default_gan_resolution,
-    gan_pixels,
     train_gan,
 )
 from ..synthesis import combine_sources, invert_labels, with_source
@@ -58,10 +58,13 @@ class MultiGAN(UnlearningMethod):
 
     # ------------------------------------------------------------------ generators
     def _data_format(self) -> tuple[str, tuple[int, int], int]:
-        first = self.trainer.forget_dataset[0]["image"]
-        mode = "L" if first.mode in ("L", "1", "I", "I;16", "F") else "RGB"
-        resolution = self.trainer.args.gan_resolution or default_gan_resolution(first.size)
-        return mode, first.size, resolution
+        """(mode, size, GAN resolution) of the synthetic images, from the images both GANs learn (forget, then
+        retain): "RGB" if any is in colour, else "L"; the most common size, so that one huge image does not
+        size every sample (and slow the run tenfold); the resolution from that size unless `gan_resolution`.
+        On data of one size and mode, that is the first forget image's, as before."""
+        mode, size = common_image_format(self.trainer.forget_dataset, self.trainer.retain_dataset)
+        resolution = self.trainer.args.gan_resolution or default_gan_resolution(size)
+        return mode, size, resolution
 
     def _generator(self, part: str, dataset: Dataset, resolution: int, channels: int) -> DCGANGenerator:
         args = self.trainer.args
@@ -84,8 +87,10 @@ class MultiGAN(UnlearningMethod):
             self.trainer.log_phase(f"gan_{part}", 0.0, resumed=out)
             return DCGANGenerator.from_pretrained(out)
         start = time.perf_counter()
-        generator = train_gan(gan_pixels(dataset, resolution, channels), settings, seed=seed, mixed_precision=precision,
-                              cpu=args.use_cpu, description=f"GAN ({part} set)", disable_progress=args.disable_tqdm)
+        # images decoded batch by batch (GANImages); dataloader_num_workers decodes in workers, same numbers
+        generator = train_gan(GANImages(dataset, resolution, channels), settings, seed=seed, mixed_precision=precision,
+                              cpu=args.use_cpu, description=f"GAN ({part} set)", disable_progress=args.disable_tqdm,
+                              num_workers=args.dataloader_num_workers, sync_batchnorm=args.sync_batchnorm)
         if self.trainer.args.should_save:  # atomically: a half-written generator is never taken for a finished one
             generator.save_pretrained(out + ".tmp")
             with open(os.path.join(out + ".tmp", TRAINING_KEY_FILE), "w") as f:
@@ -102,11 +107,14 @@ class MultiGAN(UnlearningMethod):
         """What a trained generator depends on: its images (the training data's SHA-256, already computed by the
         trainer, and the rows of this part), settings, seed and format."""
         rows = self.trainer.retain_indices if part == "retain" else self.trainer.forget_indices
-        payload = json.dumps({"data": self.trainer.data_sha256,
-                              "rows": hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest(),
-                              "settings": settings.__dict__, "seed": seed, "resolution": resolution,
-                              "channels": channels, "precision": precision, "processes": self.trainer.args.world_size},
-                             sort_keys=True, default=str)
+        processes = self.trainer.args.world_size
+        payload = {"data": self.trainer.data_sha256,
+                   "rows": hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest(),
+                   "settings": settings.__dict__, "seed": seed, "resolution": resolution,
+                   "channels": channels, "precision": precision, "processes": processes}
+        if processes > 1:  # how several processes train (one process trains alike either way)
+            payload["sync_batchnorm"] = self.trainer.args.sync_batchnorm
+        payload = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
     # ------------------------------------------------------------------ dataset
