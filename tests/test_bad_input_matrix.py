@@ -5,6 +5,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from datasets import ClassLabel, Dataset, Features, Image, Value
@@ -56,6 +57,32 @@ def _string_labels(digits, tmp):
         return ds.cast_column("label", Value("int64")).cast_column("label", Value("string"))
 
     return {"dataset_name": _write_data(tmp / "strings", as_text(digits["train"]), as_text(digits["test"]))}
+
+
+def _float_images(digits, tmp):
+    """Float (`F`) images holding 0..255 instead of [0, 1]: refused, not clipped or guessed."""
+    from PIL import Image as PILImage
+
+    rows = list(digits["train"])
+    for i in (4, 9):
+        rows[i]["image"] = PILImage.fromarray(np.asarray(rows[i]["image"], dtype=np.float32) * 1.0, mode="F")
+    train = Dataset.from_list(rows, features=digits["train"].features)
+    return {"dataset_name": _write_data(tmp / "float", train, digits["test"])}
+
+
+def _refused_model_class(tmp):
+    """A class of the image-classification mapping hf-unlearn cannot train (ImageGPT reads token ids)."""
+    import transformers as T
+
+    names = {i: str(i) for i in range(10)}
+    model = T.ImageGPTForImageClassification(T.ImageGPTConfig(vocab_size=17, n_positions=64, n_embd=16, n_layer=1,
+                                                              n_head=2, num_labels=10, id2label=names))
+    processor_class = getattr(T, "ImageGPTImageProcessorPil", None) or T.ImageGPTImageProcessor
+    processor = processor_class(clusters=np.random.RandomState(0).uniform(-1, 1, (16, 3)), size={"height": 8, "width": 8})
+    folder = tmp / "imagegpt"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return {"model_name_or_path": str(folder)}
 
 
 def _five_classes(digits, tmp):
@@ -160,6 +187,10 @@ CASES = {
                                             "contains the input model's folder"),
     "output dir inside the dataset dir": (lambda d, t, m, mp: {"output_dir": str(m.parent / "data" / "out")},
                                           "lies inside the dataset's folder"),
+    # issue 13: images as they come, every model class either trained or refused before any work
+    "float images outside [0, 1]": (lambda d, t, m, mp: _float_images(d, t), "rows \\[4, 9\\]"),
+    "a model class that cannot be unlearned": (lambda d, t, m, mp: _refused_model_class(t),
+                                               "ImageGPTForImageClassification cannot be unlearned"),
 }
 
 
