@@ -217,6 +217,22 @@ def test_too_few_images_for_one_batch_is_refused_not_an_endless_loop(digits):
         train_gan(GANImages(digits["train"].select(range(1)), 8, 1), TINY, cpu=True, disable_progress=True)
 
 
+def _launch_two_processes(folder, script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run `script` (Python source) as 2 CPU processes (gloo) with `accelerate launch`; returns the finished run."""
+    import shutil
+
+    path = folder / "script.py"
+    path.write_text(script)
+    launcher = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or "accelerate"
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1"}
+    done = subprocess.run([launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                           "--mixed_precision", "no", "--dynamo_backend", "no", str(path), *args],
+                          cwd=folder, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    return done
+
+
 TWO_PROCESS_SCRIPT = """
 import sys, torch
 from hf_unlearn.data import digits_dataset
@@ -234,17 +250,7 @@ print("SAME" if same else "DIFFERENT", float(sum(t.double().sum() for t in new.s
 def test_data_loader_path_under_two_processes(tmp_path):
     """accelerate shards the loader: each process decodes its own batches; the generator is the tensor path's
     and every rank ends with the same weights (the broadcast)."""
-    import shutil
-
-    script = tmp_path / "two.py"
-    script.write_text(TWO_PROCESS_SCRIPT)
-    launcher = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or "accelerate"
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1"}
-    done = subprocess.run([launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                           "--mixed_precision", "no", "--dynamo_backend", "no", str(script)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    done = _launch_two_processes(tmp_path, TWO_PROCESS_SCRIPT)
     lines = [line for line in done.stdout.splitlines() if line.startswith(("SAME", "DIFFERENT"))]
     assert len(lines) == 2 and all(line.startswith("SAME") for line in lines), done.stdout
     assert lines[0] == lines[1]  # both ranks hold the same generator
@@ -267,17 +273,7 @@ for sync in (True, False):
 def test_two_processes_train_the_generator_one_process_of_the_global_batch_trains(tmp_path):
     """2 processes x batch 8 with global-batch BatchNorm statistics and latent vectors = 1 process x batch 16 (to
     float rounding); each process normalising its own shard (sync_batchnorm off) trains another generator."""
-    import shutil
-
-    script = tmp_path / "global.py"
-    script.write_text(GLOBAL_BATCH_SCRIPT)
-    launcher = shutil.which("accelerate", path=os.path.dirname(sys.executable)) or "accelerate"
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1"}
-    done = subprocess.run([launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-                           "--mixed_precision", "no", "--dynamo_backend", "no", str(script), str(tmp_path)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    _launch_two_processes(tmp_path, GLOBAL_BATCH_SCRIPT, str(tmp_path))
     settings = GANSettings(latent_dim=16, generator_channels=8, discriminator_channels=8, epochs=2, min_steps=12,
                            batch_size=16)
     from hf_unlearn.data import digits_dataset
