@@ -96,9 +96,14 @@ def _encoded_images(dataset: Dataset, image_column: str, label_column: str | Non
     for batch in raw.iter(batch_size=1000):
         labels = batch[label_column] if label_column else [None] * len(batch[image_column])
         for image, label in zip(batch[image_column], labels, strict=True):
-            if image["bytes"] is None:
-                with open(image["path"], "rb") as f:
-                    data = f.read()
+            if image is None or (image["bytes"] is None and not image.get("path")):
+                data = b""  # no image in this row: refused as missing by the checks
+            elif image["bytes"] is None:
+                try:
+                    with open(image["path"], "rb") as f:
+                        data = f.read()
+                except OSError:
+                    data = b""  # its file is gone: refused as missing by the checks
             else:
                 data = image["bytes"]
             yield row, data, label
@@ -190,11 +195,13 @@ def to_model_mode(img: Any, mode: str) -> Any:
 def _image_problem(data: bytes) -> str | None:
     """Why the encoded image cannot be used: "corrupt" when PIL cannot open it (header and structure checked,
     no full decode), "mode" when its mode cannot be converted, "range" (values beyond what `to_model_mode`
-    scales: only `I` and `F` images are decoded for that), or None."""
+    scales: only `I` and `F` images are decoded for that), "missing" (no image, or its file is gone), or None."""
     import io
 
     from PIL import Image as PILImage
 
+    if not data:
+        return "missing"
     try:
         with PILImage.open(io.BytesIO(data)) as img:
             mode = img.mode
@@ -217,6 +224,11 @@ def _refuse_bad_images(problems: dict[int, str], what: str) -> None:
     """Raise `DataError` naming the rows whose images are corrupt or cannot be converted for the model."""
     if not problems:
         return
+    missing = [row for row, problem in problems.items() if problem == "missing"]
+    if missing:
+        raise DataError(f"{len(missing)} row(s) of the {what} have no image (None, or a file that does not exist: "
+                        f"rows {missing[:10]}): restore the files or remove those rows (dataset.filter / select) and "
+                        "run again.")
     corrupt = [row for row, problem in problems.items() if problem == "corrupt"]
     if corrupt:
         raise DataError(f"{len(corrupt)} image(s) of the {what} cannot be decoded (rows {corrupt[:10]}): re-encode "

@@ -232,3 +232,25 @@ def test_an_interrupted_run_ends_in_one_line_with_the_resume_hint(tmp_path, digi
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(
         f"hf-unlearn: interrupted ({signal.Signals(sig).name}); run the same command again to resume"), err[-2000:]
     assert not (tmp_path / "out" / "unlearning_results.json").exists()
+
+
+def test_a_missing_image_is_refused_naming_the_rows(tmp_path, digits, processor):
+    """A row without an image (None) or whose file is gone is named before any work, not a raw TypeError /
+    FileNotFoundError halfway through."""
+    from datasets import Dataset
+
+    rows = list(digits["train"])
+    files = []
+    for i in (2, 5):
+        path = tmp_path / f"img{i}.png"
+        rows[i]["image"].save(path)
+        files.append(path)
+        rows[i]["image"] = str(path)
+    rows[7]["image"] = None
+    train = Dataset.from_list(rows, features=digits["train"].features)
+    files[1].unlink()  # row 5's file disappears after the dataset was built
+    config = UnlearningConfig(str(tmp_path / "out"), use_cpu=True, forget_classes=["3"])
+    with pytest.raises(DataError, match=r"2 row\(s\) of the training set have no image .*rows \[5, 7\]"):
+        UnlearningTrainer(model=make_tiny_model(), args=config, processing_class=processor, train_dataset=train,
+                          eval_dataset=digits["test"])
+    assert not (tmp_path / "out").exists()
