@@ -173,19 +173,16 @@ def to_model_mode(img: Any, mode: str) -> Any:
         raise ValueError(f"mode must be 'L' or 'RGB', got {mode!r}.")
     if img.mode in _PIL_CONVERTED:
         return img.convert(mode)
-    if img.mode in _SIXTEEN_BIT or img.mode == "I":
-        problem = _range_problem(img)
-        if problem:
-            raise DataError(f"Cannot scale an image to 8 bits: {problem}; {_HOW_TO_FIX}.")
+    if img.mode not in CONVERTIBLE_MODES:
+        raise DataError(f"Images of mode {img.mode!r} cannot be converted for the model; {_HOW_TO_FIX}.")
+    problem = _range_problem(img)  # I and F: values beyond the scaled range
+    if problem:
+        raise DataError(f"Cannot scale an image to 8 bits: {problem}; {_HOW_TO_FIX}.")
+    if img.mode == "F":
+        eight = np.rint(np.asarray(img).astype(np.float64) * 255.0).astype(np.uint8)
+    else:  # 16-bit modes and I
         values = np.asarray(img).astype(np.int64)
         eight = ((values + 128) // 257).astype(np.uint8)  # round(v / 257), exactly, in integers
-    elif img.mode == "F":
-        problem = _range_problem(img)
-        if problem:
-            raise DataError(f"Cannot scale an image to 8 bits: {problem}; {_HOW_TO_FIX}.")
-        eight = np.rint(np.asarray(img).astype(np.float64) * 255.0).astype(np.uint8)
-    else:
-        raise DataError(f"Images of mode {img.mode!r} cannot be converted for the model; {_HOW_TO_FIX}.")
     from PIL import Image as PILImage
 
     gray = PILImage.fromarray(np.ascontiguousarray(eight))

@@ -97,13 +97,12 @@ def check_range(name: str, value: Any, rule: Callable[[Any], bool], allowed: str
         raise OptionError(f"{name} = {value!r} is out of range: it must be {allowed} (e.g. {name}: {example!r}).")
 
 
-def coerce_dataclass(instance: Any, names: Any = None, label: str = "", examples: dict[str, Any] | None = None) -> None:
-    """Coerce the fields `names` (default: all) of a dataclass instance in place; `label` prefixes the option
-    names in messages (e.g. `method_args.`)."""
+def coerce_dataclass(instance: Any, names: Any = None, label: str = "") -> None:
+    """Coerce the fields `names` (default: all) of a dataclass instance in place, each field's default as the
+    example in messages; `label` prefixes the option names in messages (e.g. `method_args.`)."""
     hints = typing.get_type_hints(type(instance))
-    examples = examples or {}
     for f in dataclasses.fields(instance):
         if names is not None and f.name not in names:
             continue
-        example = examples.get(f.name, f.default if f.default is not dataclasses.MISSING else None)
+        example = f.default if f.default is not dataclasses.MISSING else None
         setattr(instance, f.name, coerce(label + f.name, getattr(instance, f.name), hints[f.name], example))
