@@ -187,6 +187,12 @@ class UnlearningConfig(TrainingArguments):
     )
     weight_decay: float = field(default=5e-4, metadata={"help": "Weight decay."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "Learning-rate schedule."})
+    max_grad_norm: float | None = field(
+        default=None,
+        metadata={"help": "Gradient clipping (max norm; 0 = none). Unset: the method's reference setting, which is "
+                          "no clipping for every built-in method (none of their authors' code clips). The value used "
+                          "is recorded in the results."},
+    )
     per_device_train_batch_size: int = field(default=64, metadata={"help": "Fine-tuning batch size per process."})
     per_device_eval_batch_size: int = field(default=256, metadata={"help": "Evaluation batch size per process."})
     remove_unused_columns: bool = field(

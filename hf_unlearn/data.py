@@ -352,6 +352,14 @@ def collate_images(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     return batch
 
 
+def flip_half(pixel_values: torch.Tensor) -> torch.Tensor:
+    """Mirror each image of a batch (N, C, H, W) left-right with probability 1/2, in place (torch's global RNG,
+    which the Trainer seeds): the "flip" augmentation of training from scratch."""
+    flip = torch.rand(len(pixel_values)) < 0.5
+    pixel_values[flip] = pixel_values[flip].flip(-1)
+    return pixel_values
+
+
 def vit_image_processor(**kwargs: Any) -> Any:
     """A `ViTImageProcessor` (resize + rescale + normalise), using the PIL backend when torchvision is absent."""
     try:

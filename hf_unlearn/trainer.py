@@ -26,6 +26,7 @@ from .forget import ForgetSet
 from .gate import enforce_gate, gate_metrics
 from .lora import count_parameters, is_lora, merged
 from .methods import get_method
+from .methods.schedule import plan_digest, planned_loader
 from .modeling import check_supported, configure_loss, model_to_fine_tune
 from .output import CheckpointCardCallback, UnlearningResult, save_model_staged, write_run_files
 from .publish import push_folder
@@ -117,6 +118,9 @@ class UnlearningTrainer(Trainer):
         self.reference_model = reference_model
         self.method = get_method(args.method)(self)
         self.method.validate()
+        if args.max_grad_norm is None:  # unset: the method's reference setting (recorded in the results)
+            args.max_grad_norm = self.method.max_grad_norm
+        self.batch_plan: list[list[int]] | None = None
         self.timings: dict[str, float] = {}
         self._original_predictions: dict[str, Predictions] = {}
         self._evaluation_datasets: dict[str, Dataset] | None = None
@@ -188,6 +192,11 @@ class UnlearningTrainer(Trainer):
                 "Lower learning_rate (or max_grad_norm), or check the data for broken images.")
         return loss
 
+    def get_train_dataloader(self) -> Any:
+        if self.batch_plan is None:
+            return super().get_train_dataloader()
+        return planned_loader(self.train_dataset, self.batch_plan, self.args, self.data_collator)
+
     # ------------------------------------------------------------------ the run
     def unlearn(self, evaluate_original: bool = True) -> UnlearningResult:
         """Data reorganization, fine-tuning through the Trainer loop, evaluation and saving.
@@ -216,6 +225,10 @@ class UnlearningTrainer(Trainer):
                        processes=self.args.world_size)
         self.combined_dataset = combined
         self.train_dataset = combined.with_transform(self.transform)
+        self.batch_plan = self.method.batch_plan(combined)
+        if self.batch_plan is not None:  # the method's own passes: one pass over its plan, in its order
+            self.args.max_steps = max(1, -(-len(self.batch_plan) // self.args.gradient_accumulation_steps))
+            digest = f"{digest}+plan:{plan_digest(self.batch_plan)}"
         for callback in self.method.callbacks():  # e.g. SalUn's gradient mask, computed on the original model
             self.add_callback(callback)
 

@@ -13,13 +13,13 @@ from hf_unlearn.methods import available_methods
 SETTINGS = {
     "finetune": dict(learning_rate=0.05, num_train_epochs=3),
     "retrain": dict(learning_rate=0.05, num_train_epochs=6),
-    "neggrad": dict(learning_rate=0.02, num_train_epochs=2),
+    "neggrad": dict(learning_rate=0.002, num_train_epochs=2),
     "neggrad_plus": dict(learning_rate=0.05, num_train_epochs=2, method_args={"retain_weight": 0.9}),
-    "random_label": dict(learning_rate=0.01, num_train_epochs=2),
-    "salun": dict(learning_rate=0.01, num_train_epochs=2),
+    "random_label": dict(learning_rate=0.02, num_train_epochs=3),
+    "salun": dict(learning_rate=0.02, num_train_epochs=3),
     "l1_sparse": dict(learning_rate=0.05, num_train_epochs=3, method_args={"l1_weight": 5e-4}),
     "scrub": dict(learning_rate=0.01, num_train_epochs=2),
-    "bad_teacher": dict(learning_rate=0.01, num_train_epochs=2),
+    "bad_teacher": dict(learning_rate=0.1, num_train_epochs=2),  # its loss is the KL / classes (theirs)
     "multigan": dict(learning_rate=0.01, num_train_epochs=2, gan_generator_channels=8, gan_discriminator_channels=8,
                      gan_epochs=1, gan_min_steps=20, num_synthetic_retain=64, num_synthetic_forget=64),
 }
@@ -89,22 +89,23 @@ def test_salun_moves_only_salient_weights(tmp_path, trained_model_dir, digits):
 
 
 def test_neggrad_plus_and_scrub_see_which_rows_are_forget_rows(tmp_path, trained_model_dir, digits):
-    seen = []
-    config = _config(tmp_path, "neggrad_plus", num_train_epochs=1)
-    trainer = UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"])
-    original = trainer.method.compute_loss
+    for method in ("neggrad_plus", "scrub"):
+        seen = []
+        config = _config(tmp_path, method, num_train_epochs=1)
+        trainer = UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"])
+        original = trainer.method.compute_loss
 
-    def spy(model, inputs, forget_mask, *args, **kwargs):
-        seen.append((inputs["labels"].clone(), forget_mask.clone()))
-        assert "is_forget" not in inputs  # never reaches the model's forward
-        return original(model, inputs, forget_mask, *args, **kwargs)
+        def spy(model, inputs, forget_mask, *args, _seen=seen, _original=original, **kwargs):
+            _seen.append((inputs["labels"].clone(), forget_mask.clone()))
+            assert "is_forget" not in inputs  # never reaches the model's forward
+            return _original(model, inputs, forget_mask, *args, **kwargs)
 
-    trainer.method.compute_loss = spy
-    trainer.unlearn(evaluate_original=False)
-    labels = torch.cat([labels for labels, _ in seen])
-    mask = torch.cat([mask for _, mask in seen])
-    assert int(mask.sum()) == len(trainer.forget_dataset)
-    assert torch.all(labels[mask] == 3) and not torch.any(labels[~mask] == 3)
+        trainer.method.compute_loss = spy
+        trainer.unlearn(evaluate_original=False)
+        labels = torch.cat([labels for labels, _ in seen])
+        mask = torch.cat([mask for _, mask in seen])
+        assert int(mask.sum()) >= len(trainer.forget_dataset)  # every forget row (NegGrad+ cycles them)
+        assert torch.all(labels[mask] == 3) and not torch.any(labels[~mask] == 3), method
 
 
 def test_unknown_method_option_is_refused_before_training(tmp_path, trained_model_dir, digits):

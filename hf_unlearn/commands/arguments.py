@@ -17,6 +17,8 @@ from ..errors import DataError, UsageError
 if TYPE_CHECKING:
     from datasets import Dataset
 
+    from ..scratch import ClassifierRecipe
+
 
 @dataclass
 class DataArguments:
@@ -51,6 +53,20 @@ class ScratchModelArguments:
     original_epochs: float = field(default=30.0, metadata={"help": "Benchmark mode: epochs of the original/retrain."})
     original_learning_rate: float = field(default=0.05, metadata={"help": "Benchmark mode: their learning rate."})
     original_batch_size: int = field(default=128, metadata={"help": "Benchmark mode: their batch size."})
+    original_augmentation: str = field(
+        default="none", metadata={"help": "Benchmark mode: \"flip\" mirrors each training image left-right with "
+                                          "probability 1/2 (original and retrained reference alike); \"none\"."}
+    )
+    original_max_grad_norm: float = field(
+        default=0.0, metadata={"help": "Benchmark mode: gradient clipping of the original and the retrain (0 = none)."}
+    )
+
+    def classifier_recipe(self) -> ClassifierRecipe:
+        """How the original model and the retrained reference are trained from scratch."""
+        from ..scratch import ClassifierRecipe
+
+        return ClassifierRecipe(self.original_epochs, self.original_learning_rate, self.original_batch_size,
+                                augmentation=self.original_augmentation, max_grad_norm=self.original_max_grad_norm)
 
 
 @dataclass

@@ -70,7 +70,8 @@ def run_comparison(make_model: Any, processor: Any, train: Dataset, test: Datase
         torch.manual_seed(config.seed)
         start = time.perf_counter()
         original_model = train_classifier(make_model(), processor, train,
-                                          recipe.training_args(os.path.join(root, "original"), config.seed, config))
+                                          recipe.training_args(os.path.join(root, "original"), config.seed, config),
+                                          recipe.augmentation)
         timings["original"] = time.perf_counter() - start
         original_model.save_pretrained(os.path.join(root, "original"))
         processor.save_pretrained(os.path.join(root, "original"))

@@ -10,7 +10,6 @@ from transformers import AutoModelForImageClassification
 from ..config import UnlearningConfig
 from ..errors import UsageError
 from ..safety import load_pretrained
-from ..scratch import ClassifierRecipe
 from ..trainer import UnlearningTrainer
 from .arguments import RunArguments, as_dict, load_splits
 from .experiment import format_table, run_comparison, scratch_setup
@@ -37,7 +36,7 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
                          "(benchmark mode).")
     make_model, processor = scratch_setup(run_args, train, config)
 
-    recipe = ClassifierRecipe(run_args.original_epochs, run_args.original_learning_rate, run_args.original_batch_size)
+    recipe = run_args.classifier_recipe()
     summary = run_comparison(make_model, processor, train, test, config, recipe, dataset_name=run_args.dataset_name,
                              command=run_args.command)
     if config.should_save:

@@ -1,6 +1,12 @@
 """`bad_teacher` (Chundawat et al. 2023, "Can Bad Teaching Induce Forgetting?"): distil from the competent
 teacher (the original model, frozen) on a share of the retain set and from an incompetent teacher (randomly
-initialised, same architecture) on the forget set."""
+initialised, same architecture) on the forget set.
+
+As the authors' code runs it (vikram2000b/bad-teaching-unlearning, `unlearn.py::UnlearnerLoss`): one shuffled
+mix of the forget set and the retain share; the loss is `F.kl_div(log_softmax(student / T), teacher_probs)` with
+torch's default reduction, the mean over every (row, class) element, i.e. the batch-mean KL divided by the
+number of classes, and no T^2 factor; no gradient clipping. Their optimizer (Adam, lr 1e-4) and epochs come from
+the config like every method's."""
 
 from __future__ import annotations
 
@@ -52,5 +58,7 @@ class BadTeacher(UnlearningMethod):
         pixels = inputs["pixel_values"]
         outputs = model(pixel_values=pixels)
         teacher = torch.where(forget_mask[:, None], self.incompetent.logits(pixels), self.competent.logits(pixels))
-        loss = distillation_kl(outputs.logits, teacher, self.options.temperature).mean()
+        temperature = self.options.temperature  # their reduction: mean over rows and classes, no T^2 factor
+        kl = distillation_kl(outputs.logits, teacher, temperature) / temperature**2
+        loss = kl.mean() / outputs.logits.shape[1]
         return (loss, outputs) if return_outputs else loss

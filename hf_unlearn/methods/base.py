@@ -1,7 +1,8 @@
 """The contract every unlearning method follows (the registry that finds methods by name is `registry.py`).
 
 A method changes as little as possible: the data the Trainer loop sees (`build_train_dataset`) and, if it
-must, the loss (`compute_loss`) or the optimizer step (`callbacks`). Everything else, the loop, devices,
+must, the order of its batches (`batch_plan`, when the authors' code runs separate passes), the loss
+(`compute_loss`) or the optimizer step (`callbacks`). Everything else, the loop, devices,
 evaluation and saving, is shared. A method's own hyperparameters are a dataclass (`Options`) filled from
 the config's `method_args`, so that a recipe can set them and the results record them. What a method may
 read from the run is `UnlearningContext` (the `UnlearningTrainer` provides it).
@@ -58,6 +59,9 @@ class UnlearningMethod:
     reinitialize_model: bool = False
     #: The method's own hyperparameters (a dataclass; each field has a default and a `help`).
     Options: type = NoOptions
+    #: Gradient clipping used when the config leaves `max_grad_norm` unset: what the method's reference code
+    #: does (0 = none; no built-in method's reference code clips).
+    max_grad_norm: float = 0.0
 
     def __init__(self, trainer: UnlearningContext):
         self.trainer = trainer
@@ -69,6 +73,11 @@ class UnlearningMethod:
     def build_train_dataset(self) -> Dataset:
         """The dataset (columns image, label, original_label, source) the Trainer loop fine-tunes on."""
         raise NotImplementedError
+
+    def batch_plan(self, dataset: Dataset) -> list[list[int]] | None:
+        """The whole run's global batches (row indices of `dataset`, see `schedule.py`), or None for the Trainer's
+        own shuffled batches of `per_device_train_batch_size`."""
+        return None
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], forget_mask: torch.Tensor | None,
                      return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:

@@ -1,5 +1,9 @@
 """`l1_sparse` (Jia et al. 2023, "Model Sparsity Can Simplify Machine Unlearning"): fine-tune on the retain
-set with an L1 penalty on the weights whose strength decays linearly to zero over training."""
+set with an L1 penalty on the weights whose strength decays linearly over the epochs.
+
+As the authors' code runs it (OPTML-Group/Unlearn-Sparse, also in Unlearn-Saliency `unlearn/FT.py::FT_l1`): the
+loss is CE + alpha_e * ||theta||_1 over every parameter, with alpha_e = l1_weight * (1 - e / E) held for the
+whole of epoch e = 0 .. E-1 (no_l1_epochs = 0); no gradient clipping."""
 
 from __future__ import annotations
 
@@ -24,9 +28,14 @@ class L1SparseOptions:
             raise ValueError(f"l1_sparse l1_weight must be >= 0, got {self.l1_weight}.")
 
 
+def l1_strength(l1_weight: float, epoch: float, epochs: float) -> float:
+    """The L1 weight during (fractional) epoch `epoch` of `epochs`: held for each whole epoch, as theirs."""
+    return l1_weight * max(0.0, 1.0 - int(epoch) / max(epochs, 1e-12))
+
+
 @register_method
 class L1Sparse(UnlearningMethod):
-    """Retain-set fine-tuning + gamma_t * ||theta||_1, gamma_t = l1_weight * (1 - progress)."""
+    """Retain-set fine-tuning + alpha_e * ||theta||_1, alpha_e = l1_weight * (1 - epoch / epochs)."""
 
     name = "l1_sparse"
     Options = L1SparseOptions
@@ -37,9 +46,7 @@ class L1Sparse(UnlearningMethod):
     def compute_loss(self, model: Any, inputs: dict[str, Any], forget_mask: torch.Tensor | None,
                      return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
         outputs = model(pixel_values=inputs["pixel_values"])
-        state = self.trainer.state
-        progress = state.global_step / state.max_steps if state.max_steps else 0.0
-        gamma = self.options.l1_weight * max(0.0, 1.0 - progress)
+        alpha = l1_strength(self.options.l1_weight, self.trainer.state.epoch or 0.0, self.trainer.args.num_train_epochs)
         l1 = sum(p.abs().sum() for p in model.parameters() if p.requires_grad)
-        loss = F.cross_entropy(outputs.logits, inputs["labels"]) + gamma * l1
+        loss = F.cross_entropy(outputs.logits, inputs["labels"]) + alpha * l1
         return (loss, outputs) if return_outputs else loss

@@ -1,11 +1,18 @@
 """`neggrad_plus` (Kurmanji et al. 2023, "Towards Unbounded Machine Unlearning"): minimise
-`retain_weight * CE(retain) - (1 - retain_weight) * CE(forget)` over mixed batches."""
+`retain_weight * CE(retain batch) - (1 - retain_weight) * CE(forget batch)`.
+
+As the authors' code runs it (meghdadk/SCRUB, `thirdparty/repdistiller/helper/loops.py::train_negrad`): an epoch
+is one pass over the retain set; each retain batch is paired with the next batch of the forget set, which is
+cycled (`zip(retain_loader, cycle(forget_loader))`: within an epoch the forget batches repeat in one shuffled order),
+and each step takes the mean cross-entropy of each batch. No gradient clipping.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
@@ -14,6 +21,7 @@ from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .losses import masked_mean
 from .registry import register_method
+from .schedule import cut_to_epochs, epoch_count, rows_of, shuffled_batches
 
 
 @dataclass
@@ -22,15 +30,22 @@ class NegGradPlusOptions:
         default=0.99,
         metadata={"help": "Weight of the retain loss; the forget loss gets 1 - retain_weight (Kurmanji et al.'s alpha)."},
     )
+    forget_batch_size: int = field(
+        default=0,
+        metadata={"help": "Rows of the forget batch paired with each retain batch; 0: the retain batch size "
+                          "(per_device_train_batch_size x processes), full paired batches as in the authors' code."},
+    )
 
     def check(self) -> None:
         if not 0.0 < self.retain_weight < 1.0:
             raise ValueError(f"neggrad_plus retain_weight must be in (0, 1), got {self.retain_weight}.")
+        if self.forget_batch_size < 0:
+            raise ValueError(f"neggrad_plus forget_batch_size must be >= 0, got {self.forget_batch_size}.")
 
 
 @register_method
 class NegGradPlus(UnlearningMethod):
-    """Descent on retain rows and ascent on forget rows, in the same batches."""
+    """Descent on a retain batch and ascent on a forget batch at every step."""
 
     name = "neggrad_plus"
     Options = NegGradPlusOptions
@@ -38,6 +53,18 @@ class NegGradPlus(UnlearningMethod):
     def build_train_dataset(self) -> Dataset:
         return combine_sources({"retain": with_source(self.trainer.retain_train_dataset(), "retain"),
                                 "forget": with_source(self.trainer.forget_dataset, "forget")})
+
+    def batch_plan(self, dataset: Dataset) -> list[list[int]]:
+        args = self.trainer.args
+        rng = np.random.default_rng(args.seed)
+        retain_batch = args.per_device_train_batch_size * args.world_size
+        forget_batch = self.options.forget_batch_size or retain_batch
+        epochs = []
+        for _ in range(epoch_count(args.num_train_epochs)):
+            retain = shuffled_batches(rows_of(dataset, "retain"), retain_batch, rng)
+            forget = shuffled_batches(rows_of(dataset, "forget"), forget_batch, rng)  # a new order each epoch, cycled
+            epochs.append([r + forget[i % len(forget)] for i, r in enumerate(retain)])
+        return cut_to_epochs(epochs, args.num_train_epochs)
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], forget_mask: torch.Tensor | None,
                      return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:

@@ -2,8 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..data import flip_half
 from .finetune import FineTune
 from .registry import register_method
+
+
+@dataclass
+class RetrainOptions:
+    augmentation: str = field(
+        default="none",
+        metadata={"help": "\"flip\": mirror each training image left-right with probability 1/2, as the original "
+                          "was trained (benchmark mode sets it from original_augmentation); \"none\": as stored."},
+    )
+
+    def check(self) -> None:
+        if self.augmentation not in ("none", "flip"):
+            raise ValueError(f"retrain augmentation must be \"none\" or \"flip\", got {self.augmentation!r}.")
 
 
 @register_method
@@ -12,3 +31,10 @@ class Retrain(FineTune):
 
     name = "retrain"
     reinitialize_model = True
+    Options = RetrainOptions
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], forget_mask: torch.Tensor | None,
+                     return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
+        if self.options.augmentation == "flip":
+            flip_half(inputs["pixel_values"])
+        return None  # the Trainer's cross-entropy on the (augmented) batch
