@@ -1,38 +1,62 @@
-"""Best variant of each method in a tuning run (lowest Avg Gap on the validation split), as a Markdown table.
+"""Best variant of each method in a tuning run (lowest Avg Gap on the validation split), per forget setting, as
+a Markdown table, followed by the per-setting `methods:` blocks to paste into the benchmark recipe.
 
-    python benchmarks/best_variants.py benchmarks/results/cifar10-resnet10-cpu-tuning.json
+    python benchmarks/best_variants.py benchmarks/results/cifar10-resnet10-64px-cpu-tuning.json
 
 For `multigan` it also names the best variant that uses GAN data (num_synthetic_* > 0), since the best
-overall may be plain label inversion.
+overall may be plain label inversion. Ties keep the variant listed first in the recipe.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from typing import Any
+
+
+def uses_gan_data(spec: dict[str, Any]) -> bool:
+    return bool(spec.get("num_synthetic_retain", 1) or spec.get("num_synthetic_forget", 1))
+
+
+def best_per_setting(summary: dict[str, Any]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """setting -> method (and "multigan (with GAN data)") -> its first-request records, best first."""
+    order = list(summary["methods"])
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for record in summary["records"]:
+        if record["request"] != "first" or record["name"] in ("original", "retrained"):
+            continue
+        groups = out.setdefault(record["setting"], {})
+        groups.setdefault(record["method"], []).append(record)
+        if record["method"] == "multigan" and uses_gan_data(summary["methods"][record["name"]]):
+            groups.setdefault("multigan (with GAN data)", []).append(record)
+    for groups in out.values():
+        for records in groups.values():
+            records.sort(key=lambda r: (r["metrics"]["avg_gap"], order.index(r["name"])))
+    return out
 
 
 def main(path: str) -> None:
     summary = json.load(open(path))
-    runs = [r for r in summary["records"] if r["request"] == "first" and r["name"] not in ("original", "retrained")]
-    print("| method | variants tried | best variant (validation) | Avg Gap | runner-up | Avg Gap |")
-    print("|---|---|---|---|---|---|")
-    groups: dict[str, list[dict]] = {}
-    for record in runs:
-        groups.setdefault(record["method"], []).append(record)
-        if record["method"] == "multigan":
-            spec = summary["methods"][record["name"]]
-            if spec.get("num_synthetic_retain", 1) or spec.get("num_synthetic_forget", 1):
-                groups.setdefault("multigan (with GAN data)", []).append(record)
-    for method, records in groups.items():
-        ranked = sorted(records, key=lambda r: r["metrics"]["avg_gap"])
-        second = ranked[1] if len(ranked) > 1 else None
-        print(f"| {method} | {len(records)} | `{ranked[0]['name']}` | {ranked[0]['metrics']['avg_gap']:.2f} | "
-              + (f"`{second['name']}` | {second['metrics']['avg_gap']:.2f} |" if second else "| |"))
-    for name in ("original", "retrained"):
-        ref = next(r for r in summary["records"] if r["name"] == name)
-        print(f"\n{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in ref["metrics"].items()
-                                       if k in ("forget_accuracy", "retain_accuracy", "test_accuracy", "mia_efficacy", "avg_gap")))
+    best = best_per_setting(summary)
+    for setting, groups in best.items():
+        print(f"\n#### {setting}\n")
+        print("| method | variants tried | best variant (validation) | Avg Gap | runner-up | Avg Gap |")
+        print("|---|---|---|---|---|---|")
+        for method, records in groups.items():
+            first, second = records[0], records[1] if len(records) > 1 else None
+            print(f"| {method} | {len(records)} | `{first['name']}` | {first['metrics']['avg_gap']:.2f} | "
+                  + (f"`{second['name']}` | {second['metrics']['avg_gap']:.2f} |" if second else "| |"))
+        for name in ("original", "retrained"):
+            ref = next(r for r in summary["records"] if r["name"] == name and r["setting"] == setting)
+            print(f"\n{name}: " + ", ".join(f"{k} {v:.2f}" for k, v in ref["metrics"].items() if k in (
+                "forget_accuracy", "retain_accuracy", "test_accuracy", "mia_efficacy", "avg_gap")))
+    print("\n# per-setting method settings for the benchmark recipe (forget_settings.<setting>.methods):")
+    for setting, groups in best.items():
+        print(f"  {setting}:\n    methods:")
+        for method, records in groups.items():
+            if "(" not in method:
+                spec = {k: v for k, v in summary["methods"][records[0]["name"]].items() if k != "method"}
+                print(f"      {method}: {json.dumps(spec)}")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
-"""`hf-unlearn benchmark` on digits: every record, the aggregate, the report files, resuming, tuning variants."""
+"""`hf-unlearn benchmark` on digits: every record, the aggregate, the paired differences, the report files,
+resuming (keyed on the recipe), per-setting seeds and methods, tuning variants."""
 
 import json
+import math
+import shutil
 
 import numpy as np
 import pytest
 import yaml
 
+from hf_unlearn import UnlearningConfig
 from hf_unlearn.cli import main
-from hf_unlearn.commands.benchmark import method_variants
-from hf_unlearn.commands.benchmark_report import aggregate, update_markdown
+from hf_unlearn.commands.benchmark import Benchmark, BenchmarkArguments, method_variants
+from hf_unlearn.commands.benchmark_plan import plan_settings
+from hf_unlearn.commands.benchmark_report import aggregate, format_paired, paired_differences, update_markdown
 from hf_unlearn.evaluation import avg_gap
 
 
@@ -25,6 +30,30 @@ def test_grid_expands_into_named_variants():
         method_variants({"sallun": {}}, None)
 
 
+def test_a_setting_carries_its_own_seeds_and_method_settings():
+    methods = {"salun": {"learning_rate": 0.01, "method_args": {"mask_ratio": 0.5, "steps": 2}}, "finetune": {}}
+    plan = plan_settings({"random": {"forget_fraction": 0.1},
+                          "class_cat": {"forget_classes": ["cat"], "seeds": [3, 4],
+                                        "methods": {"salun": {"method_args": {"mask_ratio": 0.3}}}}},
+                         methods, {"finetune": {"learning_rate": [0.1, 0.2]}}, [0, 1])
+    assert plan["random"].seeds == [0, 1] and plan["class_cat"].seeds == [3, 4]
+    assert plan["class_cat"].forget == {"forget_classes": ["cat"]}  # `seeds` and `methods` are no forget options
+    assert plan["class_cat"].variants["salun"] == ("salun", {"learning_rate": 0.01,
+                                                             "method_args": {"mask_ratio": 0.3, "steps": 2}})
+    assert plan["random"].variants["salun"][1]["method_args"]["mask_ratio"] == 0.5
+    assert set(plan["class_cat"].variants) == {"salun", "finetune[learning_rate=0.1]", "finetune[learning_rate=0.2]"}
+
+
+def test_an_unknown_method_in_a_setting_fails_before_any_training(tmp_path):
+    args = BenchmarkArguments(dataset_name=str(tmp_path / "nowhere"), methods={"finetune": {}},
+                              forget_settings={"random": {"forget_fraction": 0.1},
+                                               "class_3": {"forget_classes": ["3"], "methods": {"finetun": {}}}})
+    config = UnlearningConfig(output_dir=str(tmp_path / "out"), use_cpu=True, report_to="none")
+    with pytest.raises(ValueError, match=r"forget setting 'class_3': methods \['finetun'\] are not in"):
+        Benchmark(args, config)
+    assert not (tmp_path / "out").exists()
+
+
 def test_aggregate_is_mean_and_sample_std_over_seeds():
     records = [{"request": "first", "setting": "s", "name": "m", "metrics": {"avg_gap": v, "x": 1.0}}
                for v in (1.0, 2.0, 6.0)]
@@ -32,6 +61,47 @@ def test_aggregate_is_mean_and_sample_std_over_seeds():
     assert stats["avg_gap"]["mean"] == pytest.approx(3.0)
     assert stats["avg_gap"]["std"] == pytest.approx(np.sqrt(((1 - 3) ** 2 + (2 - 3) ** 2 + (6 - 3) ** 2) / 2))
     assert stats["avg_gap"]["n"] == 3 and stats["x"]["std"] == 0.0
+
+
+def gap_records(gaps, setting="s"):
+    """Hand-made benchmark records: run name -> Avg Gap per seed (seeds 0, 1, ...)."""
+    return [{"request": "first", "setting": setting, "name": name, "seed": seed, "metrics": {"avg_gap": gap}}
+            for name, values in gaps.items() for seed, gap in enumerate(values)]
+
+
+def test_paired_differences_are_mean_and_95pct_t_interval_over_common_seeds():
+    gaps = {"retrained": [0, 0, 0], "original": [10, 11, 12], "a": [1, 2, 3], "b": [2, 4, 7], "c": [5, 5.5, 6.5]}
+    records = gap_records(gaps) + gap_records({"single": [50]})
+    pairs = {(p["a"], p["b"]): p for p in paired_differences(records)["first"]["s"]}
+    assert not any("retrained" in pair for pair in pairs) and ("a", "original") in pairs
+    t2 = 4.302653  # t quantile 0.975 with 2 degrees of freedom
+    ab = pairs[("a", "b")]  # differences -1, -2, -4: mean -7/3, sample variance 7/3
+    half = t2 * math.sqrt(7 / 3) / math.sqrt(3)
+    assert ab["n"] == 3 and ab["mean"] == pytest.approx(-7 / 3)
+    assert (ab["low"], ab["high"]) == (pytest.approx(-7 / 3 - half, abs=1e-5), pytest.approx(-7 / 3 + half, abs=1e-5))
+    ac = pairs[("a", "c")]  # differences -4, -3.5, -3.5: mean -11/3, sample variance 1/12
+    half = t2 * math.sqrt(1 / 12) / math.sqrt(3)
+    assert (ac["low"], ac["high"]) == (pytest.approx(-11 / 3 - half, abs=1e-5), pytest.approx(-11 / 3 + half, abs=1e-5))
+    assert pairs[("a", "original")] == {"a": "a", "b": "original", "n": 3, "mean": -9.0, "low": -9.0, "high": -9.0}
+    assert pairs[("a", "single")] == {"a": "a", "b": "single", "n": 1, "mean": -49.0, "low": None, "high": None}
+
+
+def test_report_names_the_lowest_method_and_those_within_noise():
+    gaps = {"retrained": [0, 0, 0], "original": [10, 11, 12], "a": [1, 2, 3], "b": [2, 4, 7], "c": [5, 5.5, 6.5]}
+    records = gap_records(gaps)
+    lines = format_paired(aggregate(records)["first"]["s"], paired_differences(records)["first"]["s"])
+    assert lines[0] == "Lowest mean Avg Gap: **a** — within noise of: b (+2.33 [-1.46, +6.13])."
+    assert "| c | +3.67 [+2.95, +4.38] | 3 |" in lines and "| original | +9.00 [+9.00, +9.00] | 3 |" in lines
+    del gaps["b"]
+    records = gap_records(gaps)
+    lines = format_paired(aggregate(records)["first"]["s"], paired_differences(records)["first"]["s"])
+    assert lines[0] == ("Lowest mean Avg Gap: **a** — lowest: its paired 95% interval excludes 0 against every "
+                        "other method.")
+    assert lines[2].startswith("Best (a) vs each other method: mean diff")
+    records += gap_records({"single": [50]})  # one seed: no interval, so no claim either way
+    lines = format_paired(aggregate(records)["first"]["s"], paired_differences(records)["first"]["s"])
+    assert lines[0].endswith("excludes 0 against every other method with an interval; no paired interval "
+                             "(fewer than 2 seeds in common) against: single (n=1).")
 
 
 def test_markdown_section_is_replaced_between_markers(tmp_path):
@@ -125,3 +195,66 @@ def test_rerunning_the_benchmark_resumes_from_saved_runs(digits_benchmark):
     again = json.loads((root / "report" / "digits.json").read_text())
     assert {p: p.stat().st_mtime_ns for p in (root / "out").rglob("model.safetensors")} == stamp  # nothing retrained
     assert [r["metrics"] for r in again["records"]] == [r["metrics"] for r in summary["records"]]
+
+
+def copied_outputs(digits_benchmark, tmp_path):
+    """A copy of the fixture's output folder (with mtimes) and the mtime of every model file in it."""
+    out = tmp_path / "out"
+    shutil.copytree(digits_benchmark[0] / "out", out)
+    return out, {p: p.stat().st_mtime_ns for p in out.rglob("model.safetensors")}
+
+
+def rerun(digits_benchmark, tmp_path, out, **changes):
+    """The fixture's recipe with `changes`, run on `out`; its summary."""
+    spec = yaml.safe_load(digits_benchmark[1].read_text())
+    spec.pop("benchmarks_md")
+    spec.update(output_dir=str(out), report_dir=str(tmp_path / "report"), **changes)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(spec))
+    assert main(["benchmark", str(changed)]) == 0
+    return json.loads((tmp_path / "report" / "digits.json").read_text())
+
+
+def test_a_changed_recipe_redoes_only_the_runs_it_changes(digits_benchmark, tmp_path, capsys):
+    out, stamps = copied_outputs(digits_benchmark, tmp_path)
+    stale, keyless = out / "seed0" / "random" / "finetune", out / "seed0" / "random" / "inversion_only"
+    (keyless / "benchmark_key.json").unlink()  # finished before keys existed
+    methods = yaml.safe_load(digits_benchmark[1].read_text())["methods"]
+    summary = rerun(digits_benchmark, tmp_path, out, seeds=[0], forget_settings={"random": {"forget_fraction": 0.1}},
+                    methods={**methods, "finetune": {"learning_rate": 0.002}})
+    log = capsys.readouterr().out
+    assert log.count("the recipe changed since this run") == 2
+    assert f"{stale}: the recipe changed since this run (key " in log
+    assert f"{keyless}: the recipe changed since this run (key none -> " in log
+    redone = {p for p, stamp in stamps.items() if p.stat().st_mtime_ns != stamp}
+    assert redone == {stale / "model.safetensors", keyless / "model.safetensors"}  # the rest reused, wherever it lies
+    result = json.loads((stale / "unlearning_results.json").read_text())
+    assert result["config"]["learning_rate"] == 0.002
+    key = json.loads((stale / "benchmark_key.json").read_text())
+    assert len(key["key"]) == 16 and key["payload"]["overrides"] == {"learning_rate": 0.002}
+    finetune = [r for r in summary["records"] if r["name"] == "finetune"]
+    assert len(finetune) == 1 and finetune[0]["max_grad_norm"] == result["config"]["max_grad_norm"]
+    assert {(r["request"], r["name"]) for r in summary["records"]} == {
+        ("first", n) for n in ("original", "retrained", "finetune", "inversion_only", "multigan")} | {
+        ("second", "retrained"), ("second", "multigan")}
+    assert "paired" in summary and "Lowest mean Avg Gap: **" in (tmp_path / "report" / "digits.md").read_text()
+
+
+def test_settings_with_their_own_seeds_and_method_settings(digits_benchmark, tmp_path):
+    out, stamps = copied_outputs(digits_benchmark, tmp_path)
+    summary = rerun(digits_benchmark, tmp_path, out, seeds=[0, 1, 2], sequential=None, methods={"finetune": {}},
+                    forget_settings={"random": {"forget_fraction": 0.1, "seeds": [0]},
+                                     "class_3": {"forget_classes": ["3"], "seeds": [1],
+                                                 "methods": {"finetune": {"learning_rate": 0.002}}}})
+    assert not (out / "seed2").exists()  # no setting needs seed 2: no original trained for it
+    assert {(r["seed"], r["setting"], r["name"]) for r in summary["records"]} == {
+        (s, setting, n) for s, setting in ((0, "random"), (1, "class_3")) for n in ("original", "retrained", "finetune")}
+    tuned = json.loads((out / "seed1" / "class_3" / "finetune" / "unlearning_results.json").read_text())
+    assert tuned["config"]["learning_rate"] == 0.002 and tuned["forget_set"]["kind"] == "classes"
+    kept = json.loads((out / "seed0" / "random" / "finetune" / "unlearning_results.json").read_text())
+    assert kept["config"]["learning_rate"] == 0.01
+    redone = {p for p, stamp in stamps.items() if p.stat().st_mtime_ns != stamp}
+    assert redone == {out / "seed1" / "class_3" / "finetune" / "model.safetensors"}
+    assert summary["seeds_by_setting"] == {"random": [0], "class_3": [1]}
+    assert summary["methods_by_setting"]["class_3"]["finetune"]["learning_rate"] == 0.002
+    assert "Seeds: class_3 [1]; random [0];" in (tmp_path / "report" / "digits.md").read_text()

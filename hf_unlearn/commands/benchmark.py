@@ -2,21 +2,24 @@
 
 For each seed: train the original model once; for each forget setting, retrain from scratch on the retain
 set (the reference and the time every method is compared with), then run each method from the original
-model and score it alike. Each run's folder keeps its model and `unlearning_results.json`; a rerun of the
-same command skips runs already finished, so an interrupted benchmark resumes. Optionally a second,
-sequential deletion request is unlearned from each method's first result. Writes `benchmark.json`, a
-Markdown report and a plot (Avg Gap vs per-request time as a share of retraining) to `report_dir`.
+model and score it alike. A forget setting may name its own seeds and retune methods (`benchmark_plan.py`).
+Each run's folder keeps its model, `unlearning_results.json` and the key of its recipe; a rerun of the same
+command skips runs finished under the same key and redoes those whose recipe changed (`benchmark_keys.py`),
+so an interrupted benchmark resumes. Optionally a second, sequential deletion request is unlearned from each
+method's first result. Writes `benchmark.json`, a Markdown report (with paired differences between methods)
+and a plot (Avg Gap vs per-request time as a share of retraining) to `report_dir`.
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
+import functools
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,30 +28,38 @@ from datasets import Dataset
 from transformers import AutoModelForImageClassification
 
 from ..card import redact_command
-from ..config import UnlearningConfig, check_option
+from ..config import UnlearningConfig
 from ..constants import GENERATORS_DIR, RESULTS_FILE
 from ..data import class_names, find_columns
 from ..evaluation import avg_gap
 from ..forget import ForgetSet
-from ..methods import get_method
-from ..scratch import ClassifierRecipe, train_classifier
+from ..scratch import train_classifier
 from ..trainer import UnlearningTrainer
 from .arguments import DataArguments, ScratchModelArguments, as_dict, load_splits
-from .benchmark_report import REPORT_COLUMNS, aggregate, format_report, plot, update_markdown
+from .benchmark_keys import ORIGINAL_TRAINING_FIELDS, ArtefactKeys, artefact_key, fingerprint, load_result
+from .benchmark_plan import Setting, check_sequential, configure, method_variants, plan_settings
+from .benchmark_report import (
+    REPORT_COLUMNS,
+    aggregate,
+    format_report,
+    paired_differences,
+    plot,
+    update_markdown,
+)
 from .experiment import request_seconds, scratch_setup
-
-FORGET_KEYS = ("forget_fraction", "forget_classes", "forget_indices", "forget_seed")
 
 
 @dataclass
 class BenchmarkArguments(DataArguments, ScratchModelArguments):
     """What to compare: seeds, forget settings, methods (with their settings) and an optional tuning grid."""
 
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={"help": "Training seeds (one original each)."})
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2],
+                             metadata={"help": "Training seeds (one original each); a forget setting may name its own."})
     forget_settings: dict | str | None = field(
         default=None,
         metadata={"help": "Name -> forget-set options, e.g. {random_10: {forget_fraction: 0.1}, "
-                          "class_cat: {forget_classes: [cat]}}."},
+                          "class_cat: {forget_classes: [cat]}}. A setting may also carry `seeds: [..]` (instead of "
+                          "`seeds`) and `methods: {name: overrides}` (merged over that entry of `methods`)."},
     )
     methods: dict | str | None = field(
         default=None,
@@ -81,68 +92,27 @@ class BenchmarkArguments(DataArguments, ScratchModelArguments):
 
 
 # ---------------------------------------------------------------------------------------------- runs
-def method_variants(methods: dict[str, Any], grid: dict[str, Any] | None) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Run name -> (method, overrides). A grid expands a method into one variant per combination."""
-    variants: dict[str, tuple[str, dict[str, Any]]] = {}
-    for run_name, overrides in methods.items():
-        overrides = dict(overrides or {})
-        method = overrides.pop("method", run_name)  # `name: {method: multigan, ...}` runs a named variant
-        get_method(method)  # unknown names fail before any training
-        grids = (grid or {}).get(run_name)
-        if not grids:
-            variants[run_name] = (method, overrides)
-            continue
-        for axes in grids if isinstance(grids, list) else [grids]:  # a list: several grids, expanded one by one
-            keys = list(axes)
-            for values in itertools.product(*(axes[k] for k in keys)):
-                chosen = dict(overrides)
-                chosen["method_args"] = dict(chosen.get("method_args") or {})
-                for key, value in zip(keys, values, strict=True):
-                    for option in key.split("+"):  # "a+b": one axis setting both options to the same value
-                        if option.startswith("method_args."):
-                            chosen["method_args"][option.split(".", 1)[1]] = value
-                        else:
-                            chosen[option] = value
-                label = ",".join(f"{k.split('+')[0].split('.')[-1]}={v}" for k, v in zip(keys, values, strict=True))
-                variants[f"{run_name}[{label}]"] = (method, chosen)
-    return variants
-
-
-def configure(base: UnlearningConfig, output_dir: str, seed: int, method: str, overrides: dict[str, Any]) -> UnlearningConfig:
-    """A copy of `base` for one run: its folder, seed, method, and the method's overrides."""
-    config = copy.deepcopy(base)
-    config.output_dir = output_dir
-    config.seed = seed
-    config.method = method
-    for key in FORGET_KEYS + ("previous_forget_sets", "retain_generator_path"):
-        if key not in overrides:
-            setattr(config, key, getattr(base, key) if key == "forget_seed" else None)
-    for key, value in overrides.items():
-        if not hasattr(config, key):
-            raise ValueError(f"Unknown option {key!r} in the benchmark recipe (for {method}).")
-        setattr(config, key, check_option(key, value))
-    return config
-
-
-def load_result(folder: str) -> dict[str, Any] | None:
-    path = os.path.join(folder, RESULTS_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
 class Benchmark:
     """Runs (or resumes) every (seed, setting, method) of a benchmark recipe and collects the records."""
 
     def __init__(self, args: BenchmarkArguments, base: UnlearningConfig):
         self.args, self.base = args, base
+        #: the forget settings as given (forget options, and maybe their own `seeds` and `methods`)
         self.settings = as_dict(args.forget_settings) or {"random_10": {"forget_fraction": 0.1}}
-        self.variants = method_variants(as_dict(args.methods) or {"multigan": {}}, as_dict(args.grid))
+        methods, grid = as_dict(args.methods) or {"multigan": {}}, as_dict(args.grid)
+        self.variants = method_variants(methods, grid)  # as `methods` names them, before any setting retunes them
+        self.plan = plan_settings(self.settings, methods, grid, list(args.seeds))  # checked before any training
         self.sequential = as_dict(args.sequential)
+        check_sequential(self.sequential, self.plan)
         #: how the original and every retrained reference are trained from scratch
-        self.recipe = ClassifierRecipe(args.original_epochs, args.original_learning_rate, args.original_batch_size)
+        self.recipe = args.classifier_recipe()
         self.root = base.output_dir
+        self.keys = ArtefactKeys(self.root, base.should_save, self.log)
+        #: set by `execute`: the data, the model factory and processor, what the runs are scored on
+        self.train = self.test = self.make_model = self.processor = None
+        self.evaluation: dict[str, Any] = {}
+        #: first-request run folder -> the retain generator it was given (None: it trained its own, if any)
+        self.retain_generator_of: dict[str, str | None] = {}
         self.records: list[dict[str, Any]] = []
         self.started = time.perf_counter()
 
@@ -166,39 +136,67 @@ class Benchmark:
         return train, test
 
     # -------------------------------------------------------------------------------------- pieces
-    def original(self, seed: int, make_model: Any, processor: Any, train: Dataset) -> tuple[torch.nn.Module, float]:
+    def scratch_identity(self, seed: int) -> dict[str, Any]:
+        """What determines the original model of `seed` (the key payload of its folder): the data, the model,
+        the image processor and the training recipe. Each retrained reference is trained alike, on its retain set."""
+        args = self.args
+        return {"data": {"dataset_name": args.dataset_name, "train_split": args.train_split,
+                         "max_train_samples": args.max_train_samples, "train": fingerprint(self.train),
+                         "image_column": self.base.image_column, "label_column": self.base.label_column},
+                "model_config": as_dict(args.model_config), "pretrained_model": args.pretrained_model,
+                "image_processor": as_dict(args.image_processor), "recipe": asdict(self.recipe),
+                "training": {k: getattr(self.base, k, None) for k in ORIGINAL_TRAINING_FIELDS}, "seed": seed}
+
+    def original(self, seed: int) -> tuple[torch.nn.Module, float]:
+        """The original model of `seed` and the seconds it took to train; reused while its key holds."""
         folder = os.path.join(self.root, f"seed{seed}", "original")
         timing_file = os.path.join(folder, "train_seconds.json")
-        if os.path.isfile(timing_file):
+
+        def train() -> tuple[torch.nn.Module, float]:
+            torch.manual_seed(seed)
+            start = time.perf_counter()
+            model = train_classifier(self.make_model(), self.processor, self.train,
+                                     self.recipe.training_args(folder, seed, self.base), self.recipe.augmentation)
+            seconds = time.perf_counter() - start
+            if self.base.should_save:
+                model.save_pretrained(folder)
+                self.processor.save_pretrained(folder)
+                with open(timing_file, "w") as f:
+                    json.dump({"seconds": seconds}, f)
+            return model, seconds
+
+        def load() -> tuple[torch.nn.Module, float]:
             with open(timing_file) as f:
                 return AutoModelForImageClassification.from_pretrained(folder), json.load(f)["seconds"]
-        torch.manual_seed(seed)
-        start = time.perf_counter()
-        model = train_classifier(make_model(), processor, train, self.recipe.training_args(folder, seed, self.base))
-        seconds = time.perf_counter() - start
-        if self.base.should_save:
-            model.save_pretrained(folder)
-            processor.save_pretrained(folder)
-            with open(timing_file, "w") as f:
-                json.dump({"seconds": seconds}, f)
-        return model, seconds
 
-    def run(self, folder: str, model: torch.nn.Module, config: UnlearningConfig, train: Dataset, test: Dataset,
-            processor: Any, evaluate_original: bool = False) -> dict[str, Any]:
-        """One unlearning run's result (read back when the run already finished). The retrained reference is
-        scored once, by its own run; Avg Gap is computed here from the records."""
-        done = load_result(folder)
-        if done is not None:
-            return done
-        trainer = UnlearningTrainer(model=model, args=config, train_dataset=train, eval_dataset=test,
-                                    processing_class=processor, dataset_name=self.args.dataset_name)
-        return trainer.unlearn(evaluate_original=evaluate_original).to_dict()
+        return self.keys.get_or_make(folder, self.scratch_identity(seed), os.path.basename(timing_file), train, load)
 
-    def retrained(self, folder: str, make_model: Any, config: UnlearningConfig, train: Dataset, test: Dataset,
-                  processor: Any) -> dict[str, Any]:
-        args = self.recipe.training_args(folder, config.seed, config)
+    def run(self, config: UnlearningConfig, model: Callable[[], torch.nn.Module], start: dict[str, str],
+            overrides: dict[str, Any], forget: dict[str, Any], evaluate_original: bool = False) -> dict[str, Any]:
+        """One unlearning run's result, read back when it finished under the same key (else run, again). The
+        retrained reference is scored once, by its own run; Avg Gap is computed here from the records.
+
+        The key covers what the run starts from (`start`: the key of the original, of scratch, or of the first
+        request's run; `model()` makes that model), the recipe's `overrides` of the method and `forget` options,
+        the seed, the evaluation data and the resolved `config`."""
+        payload = {"from": start, "method": config.method, "overrides": overrides, "forget": forget,
+                   "seed": config.seed, "evaluation": self.evaluation, "evaluate_original": evaluate_original,
+                   "config": self.keys.config_identity(config)}
+
+        def unlearn() -> dict[str, Any]:
+            trainer = UnlearningTrainer(model=model(), args=config, train_dataset=self.train, eval_dataset=self.test,
+                                        processing_class=self.processor, dataset_name=self.args.dataset_name)
+            return trainer.unlearn(evaluate_original=evaluate_original).to_dict()
+
+        return self.keys.get_or_make(config.output_dir, payload, RESULTS_FILE, unlearn,
+                                     lambda: load_result(config.output_dir))
+
+    def retrained(self, config: UnlearningConfig, forget: dict[str, Any]) -> dict[str, Any]:
+        """The retrained reference of `config`'s forget set: trained from scratch as the original was."""
+        args = self.recipe.training_args(config.output_dir, config.seed, config)
         args.method = "retrain"
-        return self.run(folder, make_model(), args, train, test, processor)
+        return self.run(args, self.make_model, {"scratch": artefact_key(self.scratch_identity(config.seed))}, {},
+                        forget)
 
     def add_record(self, seed: int, setting: str, request: str, name: str, method: str, metrics: dict[str, float],
                    reference: dict[str, float], request_s: float, retrain_s: float, timings: dict[str, float],
@@ -216,7 +214,8 @@ class Benchmark:
         """The row of one method's run (and its log line)."""
         metrics = self.add_record(seed, setting, request, name, result["method"], result["metrics"]["unlearned"],
                                   reference, request_seconds(result["timings"]), retrain_s, result["timings"],
-                                  result["counts"], result["config"].get("method_args"))
+                                  result["counts"], result["config"].get("method_args"),
+                                  max_grad_norm=result["config"].get("max_grad_norm"))
         self.log(f"seed {seed} {setting} {request:6s} {name}: " + ", ".join(
             f"{k} {metrics[k]:.3f}" for k, _, _ in REPORT_COLUMNS if k in metrics))
 
@@ -225,74 +224,85 @@ class Benchmark:
                           original_s: float = 0.0) -> None:
         """Rows for the retrained reference and (when scored) for doing nothing, the original model."""
         reference = ref_result["metrics"]["unlearned"]
+        clipping = ref_result["config"].get("max_grad_norm")  # one recipe trains the original and the reference
         self.add_record(seed, setting, request, "retrained", "retrain", reference, reference, retrain_s, retrain_s,
-                        ref_result["timings"], ref_result["counts"], train_s=retrain_s)
+                        ref_result["timings"], ref_result["counts"], train_s=retrain_s, max_grad_norm=clipping)
         if original is not None:
             self.add_record(seed, setting, request, "original", "original", original, reference, 0.0, retrain_s, {},
-                            ref_result["counts"], train_s=original_s)
+                            ref_result["counts"], train_s=original_s, max_grad_norm=clipping)
 
     # -------------------------------------------------------------------------------------- main loop
     def execute(self) -> dict[str, Any]:
-        train, test = self.load_data()
-        make_model, processor = scratch_setup(self.args, train, self.base)
-        for seed in self.args.seeds:
-            original, original_s = self.original(seed, make_model, processor, train)
+        """Every seed an original is needed for (by some setting), then each of its settings; the summary."""
+        self.train, self.test = self.load_data()
+        self.make_model, self.processor = scratch_setup(self.args, self.train, self.base)
+        self.evaluation = {"test_split": self.args.test_split, "max_test_samples": self.args.max_test_samples,
+                           "validation_samples": self.args.validation_samples, "test": fingerprint(self.test)}
+        for seed in dict.fromkeys(seed for setting in self.plan.values() for seed in setting.seeds):
+            original, original_s = self.original(seed)
             self.log(f"seed {seed}: original model ready ({original_s:.0f}s to train)")
-            for setting, forget in self.settings.items():
-                base_dir = os.path.join(self.root, f"seed{seed}", setting)
-                ref_config = configure(self.base, os.path.join(base_dir, "retrain"), seed, "retrain", forget)
-                ref_result = self.retrained(ref_config.output_dir, make_model, ref_config, train, test, processor)
-                retrain_s = request_seconds(ref_result["timings"])
-                reference = ref_result["metrics"]["unlearned"]
-                retain_generator: str | None = None
-                for index, (name, (method, overrides)) in enumerate(self.variants.items()):
-                    config = configure(self.base, os.path.join(base_dir, name), seed, method, {**forget, **overrides})
-                    if method == "multigan" and retain_generator and "retain_generator_path" not in overrides:
-                        config.retain_generator_path = retain_generator  # same retain set: train its GAN once
-                    result = self.run(config.output_dir, copy.deepcopy(original), config, train, test, processor,
-                                      evaluate_original=index == 0)
-                    if index == 0:  # every run scores the original alike: report it once
-                        self.record_references(seed, setting, ref_result, retrain_s,
-                                               original=result["metrics"].get("original"), original_s=original_s)
-                    trained = os.path.join(config.output_dir, GENERATORS_DIR, "retain")
-                    if method == "multigan" and retain_generator is None and os.path.isfile(
-                            os.path.join(trained, "config.json")):
-                        retain_generator = trained
-                    self.record(seed, setting, name, result, retrain_s, reference)
-                if self.sequential and self.sequential.get("setting", setting) == setting:
-                    self.second_request(seed, setting, base_dir, make_model, train, test, processor)
+            for name, setting in self.plan.items():
+                if seed in setting.seeds:
+                    self.first_request(seed, name, setting, original, original_s)
         return self.summary()
 
-    def second_request(self, seed: int, setting: str, base_dir: str, make_model: Any, train: Dataset, test: Dataset,
-                       processor: Any) -> None:
+    def first_request(self, seed: int, setting: str, setting_plan: Setting, original: torch.nn.Module,
+                      original_s: float) -> None:
+        """The retrained reference and every method of one forget setting and seed (then the second request)."""
+        base_dir, forget = os.path.join(self.root, f"seed{seed}", setting), setting_plan.forget
+        ref_config = configure(self.base, os.path.join(base_dir, "retrain"), seed, "retrain", forget)
+        ref_result = self.retrained(ref_config, forget)
+        retrain_s = request_seconds(ref_result["timings"])
+        reference = ref_result["metrics"]["unlearned"]
+        start = {"original": artefact_key(self.scratch_identity(seed))}
+        retain_generator: str | None = None
+        for index, (name, (method, overrides)) in enumerate(setting_plan.variants.items()):
+            config = configure(self.base, os.path.join(base_dir, name), seed, method, {**forget, **overrides})
+            if method == "multigan" and retain_generator and "retain_generator_path" not in overrides:
+                config.retain_generator_path = retain_generator  # same retain set: train its GAN once
+            self.retain_generator_of[config.output_dir] = config.retain_generator_path
+            result = self.run(config, lambda: copy.deepcopy(original), start, overrides, forget,
+                              evaluate_original=index == 0)
+            if index == 0:  # every run scores the original alike: report it once
+                self.record_references(seed, setting, ref_result, retrain_s,
+                                       original=result["metrics"].get("original"), original_s=original_s)
+            trained = os.path.join(config.output_dir, GENERATORS_DIR, "retain")
+            if method == "multigan" and retain_generator is None and os.path.isfile(
+                    os.path.join(trained, "config.json")):
+                retain_generator = trained
+            self.record(seed, setting, name, result, retrain_s, reference)
+        if self.sequential and self.sequential.get("setting", setting) == setting:
+            self.second_request(seed, setting, base_dir, setting_plan)
+
+    def second_request(self, seed: int, setting: str, base_dir: str, setting_plan: Setting) -> None:
         """A second deletion request, unlearned from each method's first result (sequential deletion)."""
         spec = self.sequential
         first = load_result(os.path.join(base_dir, "retrain"))
         first_forget = ForgetSet.from_dict(first["forget_set"])
-        _, label_col = find_columns(train, self.base.image_column, self.base.label_column)
-        labels = np.asarray(train.select_columns([label_col])[:][label_col])
-        retain, _ = first_forget.split(len(train), labels, class_names(train, label_col))
+        _, label_col = find_columns(self.train, self.base.image_column, self.base.label_column)
+        labels = np.asarray(self.train.select_columns([label_col])[:][label_col])
+        retain, _ = first_forget.split(len(self.train), labels, class_names(self.train, label_col))
         rng = np.random.default_rng(1000 + seed)
-        count = int(round(float(spec.get("fraction", 0.05)) * len(train)))
-        second = np.sort(rng.choice(retain, size=count, replace=False)).tolist()
+        fraction = float(spec.get("fraction", 0.05))
+        second = np.sort(rng.choice(retain, size=int(round(fraction * len(self.train))), replace=False)).tolist()
         folder = os.path.join(base_dir, "second_request")
         previous = [os.path.join(base_dir, "retrain")]
         overrides = {"forget_indices": second, "previous_forget_sets": previous}
+        request = {"second_request_fraction": fraction}  # the rows themselves are in each run's config
         ref_config = configure(self.base, os.path.join(folder, "retrain"), seed, "retrain", overrides)
-        ref_result = self.retrained(ref_config.output_dir, make_model, ref_config, train, test, processor)
+        ref_result = self.retrained(ref_config, request)
         retrain_s = request_seconds(ref_result["timings"])
         reference = ref_result["metrics"]["unlearned"]
         for index, name in enumerate(spec.get("methods", ["multigan"])):
-            method, method_overrides = self.variants[name]
+            method, method_overrides = setting_plan.variants[name]
             first_dir = os.path.join(base_dir, name)
             extra = dict(overrides)
             if method == "multigan" and spec.get("reuse_retain_generator", True):
-                first_config = (load_result(first_dir) or {}).get("config", {})
-                extra["retain_generator_path"] = (first_config.get("retain_generator_path")
+                extra["retain_generator_path"] = (self.retain_generator_of.get(first_dir)
                                                   or os.path.join(first_dir, GENERATORS_DIR, "retain"))
             config = configure(self.base, os.path.join(folder, name), seed, method, {**method_overrides, **extra})
-            model = AutoModelForImageClassification.from_pretrained(first_dir)
-            result = self.run(config.output_dir, model, config, train, test, processor)
+            result = self.run(config, functools.partial(AutoModelForImageClassification.from_pretrained, first_dir),
+                              {"first_request": self.keys.key_of(first_dir)}, method_overrides, request)
             if index == 0:
                 self.record_references(seed, setting, ref_result, retrain_s, request="second")
             self.record(seed, setting, name, result, retrain_s, reference, request="second")
@@ -300,16 +310,17 @@ class Benchmark:
     # -------------------------------------------------------------------------------------- report
     def summary(self) -> dict[str, Any]:
         return {"command": redact_command(self.args.command or command_line()), "records": self.records,
-                "aggregate": aggregate(self.records), "settings": self.settings,
+                "aggregate": aggregate(self.records), "paired": paired_differences(self.records),
+                "settings": self.settings,
                 "methods": {name: {"method": m, **o} for name, (m, o) in self.variants.items()},
+                "methods_by_setting": {setting: {name: {"method": m, **o} for name, (m, o) in plan.variants.items()}
+                                       for setting, plan in self.plan.items()},
                 "sequential": self.sequential, "seeds": list(self.args.seeds),
+                "seeds_by_setting": {setting: plan.seeds for setting, plan in self.plan.items()},
                 "data": {"dataset": self.args.dataset_name, "max_train_samples": self.args.max_train_samples,
                          "max_test_samples": self.args.max_test_samples,
                          "validation_samples": self.args.validation_samples},
-                "model_config": as_dict(self.args.model_config),
-                "original_training": {"epochs": self.args.original_epochs,
-                                      "learning_rate": self.args.original_learning_rate,
-                                      "batch_size": self.args.original_batch_size},
+                "model_config": as_dict(self.args.model_config), "original_training": asdict(self.recipe),
                 "wall_s": time.perf_counter() - self.started}
 
 

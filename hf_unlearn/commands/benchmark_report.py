@@ -1,8 +1,11 @@
 """The benchmark's report: mean ± std over seeds per request, forget setting and method, as a Markdown table,
-a plot (Avg Gap vs per-request time as a share of retraining) and a section of BENCHMARKS.md."""
+paired differences of Avg Gap between methods (same seeds, 95% t-intervals), a plot (Avg Gap vs per-request
+time as a share of retraining) and a section of BENCHMARKS.md."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 from typing import Any
 
@@ -32,10 +35,92 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, di
     return out
 
 
+def paired_interval(differences: list[float]) -> dict[str, Any]:
+    """Mean of paired differences and its 95% t-interval (low, high: None for a single pair)."""
+    from scipy.stats import t
+
+    n, mean = len(differences), float(np.mean(differences))
+    if n < 2:
+        return {"n": n, "mean": mean, "low": None, "high": None}
+    half = float(t.ppf(0.975, n - 1) * np.std(differences, ddof=1) / math.sqrt(n))
+    return {"n": n, "mean": mean, "low": mean - half, "high": mean + half}
+
+
+def paired_differences(records: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """request -> setting -> one entry per pair of runs (every name but "retrained"; "original" included):
+    {a, b, n, mean, low, high}, the Avg Gap of `a` minus that of `b` over the seeds both have, paired by seed."""
+    gaps: dict[str, Any] = {}
+    for record in records:
+        if record["name"] != "retrained":
+            gaps.setdefault(record["request"], {}).setdefault(record["setting"], {}).setdefault(
+                record["name"], {})[record["seed"]] = record["metrics"]["avg_gap"]
+    out: dict[str, Any] = {}
+    for request, settings in gaps.items():
+        for setting, runs in settings.items():
+            pairs = out.setdefault(request, {}).setdefault(setting, [])
+            for a, b in itertools.combinations(sorted(runs), 2):
+                seeds = sorted(set(runs[a]) & set(runs[b]))
+                if seeds:
+                    pairs.append({"a": a, "b": b, **paired_interval([runs[a][s] - runs[b][s] for s in seeds])})
+    return out
+
+
+def versus(pairs: list[dict[str, Any]], a: str, b: str) -> dict[str, Any] | None:
+    """The paired difference `a` - `b` from `paired_differences`' pairs (turned around when stored as b - a)."""
+    for pair in pairs:
+        if (pair["a"], pair["b"]) == (a, b):
+            return pair
+        if (pair["a"], pair["b"]) == (b, a):
+            flip = {k: None if pair[k] is None else -pair[k] for k in ("mean", "high", "low")}
+            return {"a": a, "b": b, "n": pair["n"], "mean": flip["mean"], "low": flip["high"], "high": flip["low"]}
+    return None
+
+
+def format_paired(runs: dict[str, Any], pairs: list[dict[str, Any]]) -> list[str]:
+    """Markdown under a table: the run with the lowest mean Avg Gap, whether its paired 95% interval against
+    each other run excludes 0, and a table of the differences (other - best)."""
+    names = [n for n in runs if n != "retrained" and "avg_gap" in runs[n]]
+    if len(names) < 2:
+        return []
+    best = min(names, key=lambda n: runs[n]["avg_gap"]["mean"])
+    rows, ties, untested = [], [], []
+    for other in sorted((n for n in names if n != best), key=lambda n: runs[n]["avg_gap"]["mean"]):
+        diff = versus(pairs, other, best) or {"n": 0, "mean": None, "low": None}
+        if diff["mean"] is None:
+            text = "no seed in common"
+        elif diff["low"] is None:
+            text = f"{diff['mean']:+.2f}, no interval"
+        else:
+            text = f"{diff['mean']:+.2f} [{diff['low']:+.2f}, {diff['high']:+.2f}]"
+        rows.append(f"| {other} | {text} | {diff['n']} |")
+        if diff["low"] is None:
+            untested.append(f"{other} (n={diff['n']})")
+        elif diff["low"] <= 0 <= diff["high"]:
+            ties.append(f"{other} ({text})")
+    if ties:
+        verdict = ["within noise of: " + ", ".join(ties)]
+    elif len(untested) < len(rows):
+        verdict = ["lowest: its paired 95% interval excludes 0 against every other method"
+                   + (" with an interval" if untested else "")]
+    else:
+        verdict = []
+    if untested:
+        verdict.append("no paired interval (fewer than 2 seeds in common) against: " + ", ".join(untested))
+    return [f"Lowest mean Avg Gap: **{best}** — {'; '.join(verdict)}.", "",
+            f"Best ({best}) vs each other method: mean diff of Avg Gap (other - {best}) [95% CI], n (paired by seed):",
+            "", "| method | mean diff [95% CI] | n |", "|---|---|---|", *rows, ""]
+
+
 def format_report(summary: dict[str, Any], title: str) -> str:
     """The Markdown report: one table per request and forget setting, mean ± std over seeds."""
+    seeds = summary.get("seeds_by_setting") or {}
+    if len({tuple(s) for s in seeds.values()}) > 1:
+        seeds_text = "; ".join(f"{setting} {s}" for setting, s in seeds.items())
+    else:
+        seeds_text = str(next(iter(seeds.values()), summary["seeds"]))
+    paired = summary.get("paired") or paired_differences(summary["records"])
     lines = [f"Command: `{summary['command']}`", "",
-             f"Seeds: {summary['seeds']}; total wall time of the run that wrote this: {summary['wall_s'] / 60:.1f} min "
+             f"Seeds: {seeds_text}; total wall time of the run that wrote this: {summary['wall_s'] / 60:.1f} min "
              "(runs resumed from disk count as 0). Mean ± sample std over seeds.", ""]
     if summary["data"].get("validation_samples"):
         lines += [f"**Validation split**: `test acc` and both MIAs use {summary['data']['validation_samples']} training "
@@ -59,6 +144,7 @@ def format_report(summary: dict[str, Any], title: str) -> str:
                         cells.append(f"{stat['mean']:.{decimals}f}")
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
             lines.append("")
+            lines += format_paired(runs, paired.get(request, {}).get(setting, []))
     return "\n".join(lines)
 
 

@@ -1,0 +1,136 @@
+"""Keys of the benchmark's reusable artefacts: a finished run is reused only while its recipe is unchanged.
+
+Every artefact the benchmark may reuse (the original model of a seed, each retrained reference, each method
+run, each second-request run) has a key: the first 16 hex digits of the SHA-256 of a canonical JSON (sorted
+keys) of everything that determines it. Once the artefact is finished, the key and that JSON (for humans) are
+written to `benchmark_key.json` in its folder. A rerun reuses the folder only when that file holds the same
+key; a finished artefact with another key, or with none (written before keys existed), is stale: its folder
+is emptied and the artefact made again. A folder that never finished is left as it is: an interrupted run
+resumes from its own checkpoints, which the trainer keys itself (`resume.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..config import UnlearningConfig, public_config
+from ..constants import RESULTS_FILE
+from ..safety import write_json_atomic
+
+KEY_FILE = "benchmark_key.json"
+
+#: Config fields that say where a run is written, which process runs it, how it is logged or published: not
+#: what it computes (with those starting with `UNKEYED_PREFIXES`). Any other field is part of a run's key.
+UNKEYED_FIELDS = ("output_dir", "run_name", "local_rank", "resume_from_checkpoint", "report_to", "disable_tqdm",
+                  "project")
+UNKEYED_PREFIXES = ("logging_", "log_", "hub_", "push_", "publish_", "trackio_")
+
+#: Options the original's recipe takes from the unlearning config (`ClassifierRecipe.training_args` starts
+#: from it) that change the original's weights; the rest of that config is about unlearning.
+ORIGINAL_TRAINING_FIELDS = ("optim", "optim_args", "adam_beta1", "adam_beta2", "adam_epsilon",
+                            "gradient_accumulation_steps", "label_smoothing_factor", "bf16", "fp16", "tf32",
+                            "full_determinism", "data_seed", "dataloader_drop_last")
+
+T = TypeVar("T")
+
+
+def canonical_json(payload: Any) -> str:
+    """The one text of `payload` that its key hashes: sorted keys, no spaces, non-JSON values as `str`."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def artefact_key(payload: Any) -> str:
+    """The key of an artefact determined by `payload`: 16 hex digits of the SHA-256 of its canonical JSON."""
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
+
+
+def fingerprint(dataset: Any) -> Any:
+    """A cheap identity of a loaded split: its `datasets` fingerprint (which follows the source files and any
+    selection of rows), or its length when it has none."""
+    return getattr(dataset, "_fingerprint", None) or len(dataset)
+
+
+def load_result(folder: str) -> dict[str, Any] | None:
+    """The results of the unlearning run in `folder`, or None when it has not finished."""
+    path = os.path.join(folder, RESULTS_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_key(folder: str) -> str | None:
+    """The key recorded in `folder`, or None (no key file, or an unreadable one)."""
+    try:
+        with open(os.path.join(folder, KEY_FILE)) as f:
+            return json.load(f).get("key")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+class ArtefactKeys:
+    """Reuse or (re)make the artefacts under the benchmark's output folder `root`, by key."""
+
+    def __init__(self, root: str, should_save: bool, log: Callable[[str], None]):
+        self.root = os.path.abspath(root)
+        self.should_save, self.log = should_save, log
+        #: absolute folder -> key of every artefact met so far in this benchmark
+        self.keys: dict[str, str] = {}
+
+    def key_of(self, folder: str) -> str:
+        """The key of the artefact in `folder` (met earlier in this benchmark)."""
+        return self.keys[os.path.abspath(folder)]
+
+    def get_or_make(self, folder: str, payload: dict[str, Any], finished_file: str, make: Callable[[], T],
+                    load: Callable[[], T]) -> T:
+        """`load()` when `folder` holds this artefact finished (`finished_file` is there) under the key of
+        `payload`; otherwise `make()` it (after emptying a stale folder) and record the key once it is made."""
+        folder = os.path.abspath(folder)
+        key = self.keys[folder] = artefact_key(payload)
+        if os.path.isfile(os.path.join(folder, finished_file)):
+            stored = read_key(folder)
+            if stored == key:
+                return load()
+            self.log(f"{folder}: the recipe changed since this run (key {stored or 'none'} -> {key}): rerunning")
+            self.remove(folder)
+        made = make()
+        if self.should_save:
+            os.makedirs(folder, exist_ok=True)
+            write_json_atomic(os.path.join(folder, KEY_FILE), {"key": key, "payload": payload})
+        return made
+
+    def remove(self, folder: str) -> None:
+        """Empty a stale artefact's folder (always one of the benchmark's own, under `root`)."""
+        if os.path.commonpath([self.root, folder]) != self.root or folder == self.root:
+            raise RuntimeError(f"refusing to remove {folder}: it is not a run folder under {self.root}")
+        if self.should_save:
+            shutil.rmtree(folder)
+
+    def identity(self, path: str | None) -> Any:
+        """How a path of a config enters a key. Inside an artefact of this benchmark (a retain generator, an
+        earlier forget set): that artefact's key and the path within it, so the key follows what that run made
+        and not where the benchmark folder lies; a run reusing it is redone when it is. Elsewhere: the path."""
+        if not path:
+            return path
+        absolute = folder = os.path.abspath(path)
+        while folder not in self.keys:
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return path
+            folder = parent
+        return {"artefact": self.keys[folder], "path": os.path.relpath(absolute, folder)}
+
+    def config_identity(self, config: UnlearningConfig) -> dict[str, Any]:
+        """A run's resolved config as it enters its key: the public fields but the `UNKEYED_FIELDS`, with the
+        paths to other artefacts (retain generator, earlier forget sets) as their `identity`."""
+        public = {k: v for k, v in public_config(config).items()
+                  if k not in UNKEYED_FIELDS and not k.startswith(UNKEYED_PREFIXES)}
+        public["retain_generator_path"] = self.identity(public.get("retain_generator_path"))
+        if public.get("previous_forget_sets"):
+            public["previous_forget_sets"] = [self.identity(p) for p in public["previous_forget_sets"]]
+        return public

@@ -1,0 +1,130 @@
+"""What a benchmark recipe asks to run: the method variants (a tuning grid expanded) and, per forget setting,
+its forget options, its seeds and its methods (tuned per setting), checked before anything is trained; and
+the config of one run (`configure`)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import UnlearningConfig, check_option
+from ..methods import get_method
+
+#: Forget-set options: each run has its own (none of the base config's).
+FORGET_KEYS = ("forget_fraction", "forget_classes", "forget_indices", "forget_seed")
+#: Keys of a `forget_settings` entry that configure the benchmark, not the forget set.
+SETTING_KEYS = ("seeds", "methods")
+#: Run names the benchmark uses itself (folders `retrain`, `second_request`; rows `original`, `retrained`).
+RESERVED_NAMES = ("original", "retrained", "retrain", "second_request")
+
+
+def method_variants(methods: dict[str, Any], grid: dict[str, Any] | None) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Run name -> (method, overrides). A grid expands a method into one variant per combination."""
+    variants: dict[str, tuple[str, dict[str, Any]]] = {}
+    for run_name, overrides in methods.items():
+        overrides = dict(overrides or {})
+        method = overrides.pop("method", run_name)  # `name: {method: multigan, ...}` runs a named variant
+        get_method(method)  # unknown names fail before any training
+        grids = (grid or {}).get(run_name)
+        if not grids:
+            variants[run_name] = (method, overrides)
+            continue
+        for axes in grids if isinstance(grids, list) else [grids]:  # a list: several grids, expanded one by one
+            keys = list(axes)
+            for values in itertools.product(*(axes[k] for k in keys)):
+                chosen = dict(overrides)
+                chosen["method_args"] = dict(chosen.get("method_args") or {})
+                for key, value in zip(keys, values, strict=True):
+                    for option in key.split("+"):  # "a+b": one axis setting both options to the same value
+                        if option.startswith("method_args."):
+                            chosen["method_args"][option.split(".", 1)[1]] = value
+                        else:
+                            chosen[option] = value
+                label = ",".join(f"{k.split('+')[0].split('.')[-1]}={v}" for k, v in zip(keys, values, strict=True))
+                variants[f"{run_name}[{label}]"] = (method, chosen)
+    return variants
+
+
+def configure(base: UnlearningConfig, output_dir: str, seed: int, method: str, overrides: dict[str, Any]) -> UnlearningConfig:
+    """A copy of `base` for one run: its folder, seed, method, and the method's overrides."""
+    config = copy.deepcopy(base)
+    config.output_dir = output_dir
+    config.seed = seed
+    config.method = method
+    for key in FORGET_KEYS + ("previous_forget_sets", "retain_generator_path"):
+        if key not in overrides:
+            setattr(config, key, getattr(base, key) if key == "forget_seed" else None)
+    for key, value in overrides.items():
+        if not hasattr(config, key):
+            raise ValueError(f"Unknown option {key!r} in the benchmark recipe (for {method}).")
+        setattr(config, key, check_option(key, value))
+    return config
+
+
+def merge_overrides(base: dict[str, Any] | None, extra: dict[str, Any] | None) -> dict[str, Any]:
+    """`extra` over `base`, option by option; `method_args` are merged one method option at a time."""
+    base, extra = dict(base or {}), dict(extra or {})
+    merged = {**base, **extra}
+    if base.get("method_args") and "method_args" in extra:
+        merged["method_args"] = {**base["method_args"], **(extra["method_args"] or {})}
+    return merged
+
+
+@dataclass
+class Setting:
+    """One forget setting of the benchmark: what to forget, on which seeds, with which method variants."""
+
+    forget: dict[str, Any]
+    seeds: list[int]
+    variants: dict[str, tuple[str, dict[str, Any]]]
+
+
+def check_seeds(seeds: Any, where: str) -> list[int]:
+    """`seeds` as a list of ints, or a ValueError naming `where` they were given."""
+    if not isinstance(seeds, list | tuple) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise ValueError(f"{where}: seeds must be a non-empty list of integers, got {seeds!r}.")
+    return list(seeds)
+
+
+def plan_settings(settings: dict[str, Any], methods: dict[str, Any], grid: dict[str, Any] | None,
+                  seeds: list[int]) -> dict[str, Setting]:
+    """Name -> `Setting`. An entry of `forget_settings` may carry `seeds` (instead of the global ones) and
+    `methods`: name -> overrides merged over the global `methods` entry of that name (`merge_overrides`), so each
+    method can be tuned per setting; the grid expands every setting's methods alike. Everything else in the
+    entry is a forget option. Unknown names fail here, before any training."""
+    check_seeds(seeds, "seeds")
+    plan: dict[str, Setting] = {}
+    for name, spec in settings.items():
+        if name == "original":
+            raise ValueError("forget setting 'original': the name is taken by each seed's original model folder.")
+        if not isinstance(spec, dict):
+            raise ValueError(f"forget setting {name!r}: expected a mapping of forget options, got {spec!r}.")
+        tuned = spec.get("methods") or {}
+        unknown = [m for m in tuned if m not in methods]
+        if unknown:
+            raise ValueError(f"forget setting {name!r}: methods {unknown} are not in the benchmark's `methods` "
+                             f"({', '.join(methods)}); a setting only retunes methods listed there.")
+        merged = {m: merge_overrides(overrides, tuned.get(m)) for m, overrides in methods.items()}
+        variants = method_variants(merged, grid)
+        clash = sorted(set(variants) & set(RESERVED_NAMES))
+        if clash:
+            raise ValueError(f"method name(s) {clash}: reserved by the benchmark ({', '.join(RESERVED_NAMES)}).")
+        own_seeds = check_seeds(spec["seeds"], f"forget setting {name!r}") if "seeds" in spec else list(seeds)
+        forget = {k: v for k, v in spec.items() if k not in SETTING_KEYS}
+        plan[name] = Setting(forget, own_seeds, variants)
+    return plan
+
+
+def check_sequential(spec: dict[str, Any] | None, plan: dict[str, Setting]) -> None:
+    """The second request's setting and methods exist (checked before any training)."""
+    if not spec:
+        return
+    settings = [spec["setting"]] if "setting" in spec else list(plan)
+    for setting in settings:
+        if setting not in plan:
+            raise ValueError(f"sequential.setting {setting!r} is not a forget setting ({', '.join(plan)}).")
+        missing = [m for m in spec.get("methods", ["multigan"]) if m not in plan[setting].variants]
+        if missing:
+            raise ValueError(f"sequential.methods {missing} are not methods of forget setting {setting!r}.")
