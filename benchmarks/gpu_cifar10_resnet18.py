@@ -6,6 +6,9 @@ The command (one run; an estimated 4-6 minutes on one H100, not yet measured; no
 
     HF_HUB_OFFLINE=1 python benchmarks/gpu_cifar10_resnet18.py --output_dir benchmarks/results/gpu
 
+On a lent device (the `device` tool), as one prepared command with the wheels and data it lacks:
+`bash benchmarks/gpu_run.sh --prepare` here, then `bash benchmarks/gpu_run.sh` there (see that file).
+
 Smoke test of the same code path on CPU (tiny ResNet, 512 / 256 images, 3 steps per method, under a minute):
 
     HF_HUB_OFFLINE=1 python benchmarks/gpu_cifar10_resnet18.py --smoke --output_dir /tmp/gpu-bench-smoke
