@@ -61,8 +61,9 @@ class ClassifierRecipe:
         args.lr_scheduler_type = "cosine"
         args.warmup_steps = 0
         args.seed = seed
-        if self.augmentation != "none":  # the retrained reference (method `retrain`) trains as the original did
-            args.method_args = {"augmentation": self.augmentation}
+        # the retrained reference (method `retrain`) trains as the original did; the unlearning method's own
+        # options (e.g. salun's mask_ratio) are not options of training from scratch
+        args.method_args = {"augmentation": self.augmentation} if self.augmentation != "none" else None
         for key, value in self.extra.items():
             setattr(args, key, value)
         return args

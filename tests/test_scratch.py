@@ -42,3 +42,7 @@ def test_recipe_refuses_an_unknown_augmentation_and_sets_the_retrain_alike(tmp_p
     base = UnlearningConfig(str(tmp_path / "x"), forget_fraction=0.1, use_cpu=True)
     args = ClassifierRecipe(augmentation="flip").training_args(str(tmp_path / "r"), 3, base)
     assert args.method_args == {"augmentation": "flip"} and args.max_grad_norm == 0.0 and args.seed == 3
+    salun = UnlearningConfig(str(tmp_path / "y"), forget_fraction=0.1, use_cpu=True, method="salun",
+                             method_args={"mask_ratio": 0.3})
+    retrain = ClassifierRecipe().training_args(str(tmp_path / "r"), 0, salun)
+    assert retrain.method_args is None  # salun's options are not the retrain's (benchmark mode of `run`)
