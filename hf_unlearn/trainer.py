@@ -227,7 +227,9 @@ class UnlearningTrainer(Trainer):
         self.train_dataset = combined.with_transform(self.transform)
         self.batch_plan = self.method.batch_plan(combined)
         if self.batch_plan is not None:  # the method's own passes: one pass over its plan, in its order
-            self.args.max_steps = max(1, -(-len(self.batch_plan) // self.args.gradient_accumulation_steps))
+            steps = max(1, -(-len(self.batch_plan) // self.args.gradient_accumulation_steps))
+            if not 0 < self.args.max_steps < steps:  # a smaller max_steps the user set cuts the plan short
+                self.args.max_steps = steps
             digest = f"{digest}+plan:{plan_digest(self.batch_plan)}"
         for callback in self.method.callbacks():  # e.g. SalUn's gradient mask, computed on the original model
             self.add_callback(callback)

@@ -201,6 +201,10 @@ def test_a_planned_method_trains_its_plan_batch_by_batch_and_no_method_clips_by_
     assert seen == expected
     assert trainer.state.global_step == len(expected) == len(trainer.batch_plan)
     assert result.to_dict()["config"]["max_grad_norm"] == 0.0  # recorded
+    capped = UnlearningTrainer(model=trained_model_dir, args=_config(tmp_path, "scrub", max_steps=3),
+                               train_dataset=digits["train"], eval_dataset=digits["test"])
+    capped.unlearn(evaluate_original=False)
+    assert capped.state.global_step == 3 < len(capped.batch_plan)  # a max_steps the user set is kept
     clipped = UnlearningTrainer(model=trained_model_dir, args=_config(tmp_path, "finetune", max_grad_norm=1.0),
                                 train_dataset=digits["train"])
     assert clipped.args.max_grad_norm == 1.0  # set: kept
