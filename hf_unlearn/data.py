@@ -352,6 +352,10 @@ def collate_images(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     return batch
 
 
+#: Augmentations of training from scratch (`original_augmentation`, the `retrain` method's `augmentation`).
+AUGMENTATIONS = ("none", "flip")
+
+
 def flip_half(pixel_values: torch.Tensor) -> torch.Tensor:
     """Mirror each image of a batch (N, C, H, W) left-right with probability 1/2, in place (torch's global RNG,
     which the Trainer seeds): the "flip" augmentation of training from scratch."""

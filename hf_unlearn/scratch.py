@@ -12,6 +12,7 @@ from datasets import Dataset
 from transformers import Trainer, TrainingArguments
 
 from .data import (
+    AUGMENTATIONS,
     ImageTransform,
     class_names,
     collate_images,
@@ -114,8 +115,6 @@ def train_classifier(model: torch.nn.Module, processor: Any, dataset: Dataset, a
     return trainer.model
 
 
-#: Training-time augmentations of `ClassifierRecipe` (and `original_augmentation`).
-AUGMENTATIONS = ("none", "flip")
 #: Decode a scratch-training set once when its processed pixels take at most this many bytes.
 DECODE_ONCE_BYTES = 4 * 1024**3
 

@@ -59,10 +59,11 @@ class NegGradPlus(UnlearningMethod):
         rng = np.random.default_rng(args.seed)
         retain_batch = args.per_device_train_batch_size * args.world_size
         forget_batch = self.options.forget_batch_size or retain_batch
+        retain_rows, forget_rows = rows_of(dataset, "retain"), rows_of(dataset, "forget")
         epochs = []
         for _ in range(epoch_count(args.num_train_epochs)):
-            retain = shuffled_batches(rows_of(dataset, "retain"), retain_batch, rng)
-            forget = shuffled_batches(rows_of(dataset, "forget"), forget_batch, rng)  # a new order each epoch, cycled
+            retain = shuffled_batches(retain_rows, retain_batch, rng)
+            forget = shuffled_batches(forget_rows, forget_batch, rng)  # a new order each epoch, cycled
             epochs.append([r + forget[i % len(forget)] for i, r in enumerate(retain)])
         return cut_to_epochs(epochs, args.num_train_epochs)
 

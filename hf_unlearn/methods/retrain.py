@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from ..data import flip_half
+from ..data import AUGMENTATIONS, flip_half
 from .finetune import FineTune
 from .registry import register_method
 
@@ -21,8 +21,8 @@ class RetrainOptions:
     )
 
     def check(self) -> None:
-        if self.augmentation not in ("none", "flip"):
-            raise ValueError(f"retrain augmentation must be \"none\" or \"flip\", got {self.augmentation!r}.")
+        if self.augmentation not in AUGMENTATIONS:
+            raise ValueError(f"retrain augmentation must be one of {', '.join(AUGMENTATIONS)}, got {self.augmentation!r}.")
 
 
 @register_method
