@@ -12,7 +12,7 @@ import yaml
 from hf_unlearn import UnlearningConfig
 from hf_unlearn.cli import main
 from hf_unlearn.commands.benchmark import Benchmark, BenchmarkArguments, method_variants
-from hf_unlearn.commands.benchmark_plan import plan_settings
+from hf_unlearn.commands.benchmark_plan import check_sequential, plan_settings
 from hf_unlearn.commands.benchmark_report import aggregate, format_paired, paired_differences, update_markdown
 from hf_unlearn.evaluation import avg_gap
 
@@ -258,3 +258,17 @@ def test_settings_with_their_own_seeds_and_method_settings(digits_benchmark, tmp
     assert summary["seeds_by_setting"] == {"random": [0], "class_3": [1]}
     assert summary["methods_by_setting"]["class_3"]["finetune"]["learning_rate"] == 0.002
     assert "Seeds: class_3 [1]; random [0];" in (tmp_path / "report" / "digits.md").read_text()
+
+
+def test_a_second_request_on_some_seeds_only(digits_benchmark, tmp_path):
+    plan = plan_settings({"random": {"forget_fraction": 0.1}}, {"finetune": {}}, None, [0, 1])
+    with pytest.raises(ValueError, match=r"sequential.seeds \[2\] are not seeds of forget setting 'random'"):
+        check_sequential({"setting": "random", "methods": ["finetune"], "seeds": [0, 2]}, plan)
+    with pytest.raises(ValueError, match="sequential: seeds must be a non-empty list of integers"):
+        check_sequential({"setting": "random", "methods": ["finetune"], "seeds": "0"}, plan)
+    out, stamps = copied_outputs(digits_benchmark, tmp_path)
+    sequential = {"setting": "random", "fraction": 0.05, "methods": ["multigan"], "seeds": [0]}
+    summary = rerun(digits_benchmark, tmp_path, out, sequential=sequential)
+    assert {(r["seed"], r["name"]) for r in summary["records"] if r["request"] == "second"} == {
+        (0, "retrained"), (0, "multigan")}
+    assert {p for p, stamp in stamps.items() if p.stat().st_mtime_ns != stamp} == set()  # every run reused

@@ -80,7 +80,8 @@ class BenchmarkArguments(DataArguments, ScratchModelArguments):
     sequential: dict | str | None = field(
         default=None,
         metadata={"help": "A second deletion request after the first: {setting: name, fraction: 0.05, "
-                          "methods: [..], reuse_retain_generator: true}. Its rows are drawn from the first "
+                          "methods: [..], seeds: [..], reuse_retain_generator: true} (seeds: a subset of the setting's; "
+                          "default all). Its rows are drawn from the first "
                           "request's retain set; its reference is retrained without both forget sets."},
     )
     report_dir: str = field(default="benchmarks/results", metadata={"help": "Where benchmark.json, the report and plot go."})
@@ -271,7 +272,8 @@ class Benchmark:
                     os.path.join(trained, "config.json")):
                 retain_generator = trained
             self.record(seed, setting, name, result, retrain_s, reference)
-        if self.sequential and self.sequential.get("setting", setting) == setting:
+        if (self.sequential and self.sequential.get("setting", setting) == setting
+                and seed in self.sequential.get("seeds", [seed])):
             self.second_request(seed, setting, base_dir, setting_plan)
 
     def second_request(self, seed: int, setting: str, base_dir: str, setting_plan: Setting) -> None:

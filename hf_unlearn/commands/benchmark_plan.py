@@ -128,3 +128,9 @@ def check_sequential(spec: dict[str, Any] | None, plan: dict[str, Setting]) -> N
         missing = [m for m in spec.get("methods", ["multigan"]) if m not in plan[setting].variants]
         if missing:
             raise ValueError(f"sequential.methods {missing} are not methods of forget setting {setting!r}.")
+        if "seeds" in spec:
+            seeds = check_seeds(spec["seeds"], "sequential")
+            outside = [s for s in seeds if s not in plan[setting].seeds]
+            if outside:
+                raise ValueError(f"sequential.seeds {outside} are not seeds of forget setting {setting!r} "
+                                 f"({plan[setting].seeds}); a second request starts from a first one.")
