@@ -13,14 +13,17 @@ from .constants import __version__
 
 #: Public name -> module that defines it.
 _LAZY = {"UnlearningConfig": "config", "ForgetSet": "forget", "ForgetSetError": "errors",
-         "UnlearningResult": "output", "UnlearningTrainer": "trainer"}
+         "UnlearningResult": "output", "UnlearningTrainer": "trainer", "prepare_generator": "gan.preparation",
+         "load_preparation": "gan.preparation"}
 
-__all__ = ["ForgetSet", "ForgetSetError", "UnlearningConfig", "UnlearningResult", "UnlearningTrainer", "__version__"]
+__all__ = ["ForgetSet", "ForgetSetError", "UnlearningConfig", "UnlearningResult", "UnlearningTrainer", "__version__",
+           "load_preparation", "prepare_generator"]
 
 if TYPE_CHECKING:
     from .config import UnlearningConfig
     from .errors import ForgetSetError
     from .forget import ForgetSet
+    from .gan.preparation import load_preparation, prepare_generator
     from .output import UnlearningResult
     from .trainer import UnlearningTrainer
 

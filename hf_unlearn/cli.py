@@ -1,5 +1,5 @@
-"""`hf-unlearn` command line: `quickstart`, `run`, `benchmark`, `audit` (YAML recipes with overrides), `card`,
-`push` and `methods`."""
+"""`hf-unlearn` command line: `quickstart`, `run`, `prepare`, `benchmark`, `audit` (YAML recipes with
+overrides), `card`, `push` and `methods`."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from .errors import USER_ERRORS
 #: name -> (module under hf_unlearn.commands, arguments dataclass, function).
 RECIPE_COMMANDS = {"run": ("run", "RunArguments", "run_from_args"),
                    "benchmark": ("benchmark", "BenchmarkArguments", "run_benchmark"),
-                   "audit": ("audit", "AuditArguments", "run_audit")}
+                   "audit": ("audit", "AuditArguments", "run_audit"),
+                   "prepare": ("prepare", "RunArguments", "prepare_from_args")}
 
 
 def run_recipe_command(argv: list[str]) -> int:
-    """`hf-unlearn run|benchmark|audit RECIPE.yaml [--option value ...]`."""
+    """`hf-unlearn run|prepare|benchmark|audit RECIPE.yaml [--option value ...]`."""
     import importlib
 
     from .commands.arguments import parse_recipe, read_recipe, recipe_parser
@@ -36,7 +37,7 @@ def run_recipe_command(argv: list[str]) -> int:
         recipe_parser(types, name).print_help()
         return 0
     parsed = parse_recipe(argv[1:], types, command=name, recipe=recipe)
-    if name in ("run", "benchmark") and parsed[0].command is None:  # recorded in the report / card
+    if name in ("run", "benchmark", "prepare") and parsed[0].command is None:  # recorded in the report / card
         parsed[0].command = "hf-unlearn " + " ".join(argv)  # tokens are redacted where it is written
     getattr(module, function_name)(*parsed)
     return 0
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     quick.add_argument("--output_dir", default="outputs/quickstart", help="Where to write models, generators, cards.")
     quick.add_argument("--method", default="multigan", help="Unlearning method to compare with the retrained reference.")
     sub.add_parser("run", help="Run a YAML recipe: `hf-unlearn run recipe.yaml [--option value ...]`.", add_help=False)
+    sub.add_parser("prepare", add_help=False,
+                   help="Train a model's data generator once, for cheap Multi-GAN requests: `hf-unlearn prepare "
+                        "recipe.yaml [...]`.")
     sub.add_parser("benchmark", add_help=False,
                    help="Compare methods over seeds and forget settings: `hf-unlearn benchmark recipe.yaml [...]`.")
     sub.add_parser("audit", add_help=False,

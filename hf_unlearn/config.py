@@ -91,6 +91,20 @@ class UnlearningConfig(TrainingArguments):
             "published). When set, the retain GAN is loaded instead of trained: deletion requests get cheaper."
         },
     )
+    prepared_generator_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Output folder of `hf-unlearn prepare` for this model and training set: Multi-GAN then trains no "
+            "GAN for the request. Synthetic retain images come from the prepared generator; synthetic forget images "
+            "from it too, by class for a class request, else from a copy adapted to the forget set for "
+            "`gan_adapt_steps` steps. It must match the model's weights and the training data (checked first)."
+        },
+    )
+    gan_adapt_steps: int = field(
+        default=100,
+        metadata={"help": "With prepared_generator_path: steps that adapt a copy of the prepared generator (and its "
+                          "discriminator) to the forget set, for synthetic forget images of a non-class request."},
+    )
 
     # ----- synthetic data and the combined dataset -----
     num_synthetic_retain: int | None = field(
@@ -225,6 +239,10 @@ class UnlearningConfig(TrainingArguments):
             raise ValueError(
                 f"Unknown label_inversion {self.label_inversion!r}: choose one of {', '.join(INVERSION_STRATEGIES)}."
             )
+        if self.prepared_generator_path and self.retain_generator_path:
+            raise OptionError(f"prepared_generator_path = {self.prepared_generator_path!r} and retain_generator_path = "
+                              f"{self.retain_generator_path!r} are both set: the prepared generator already gives the "
+                              "synthetic retain images; drop retain_generator_path.")
         if self.gan_resolution is not None and (self.gan_resolution < 8 or self.gan_resolution & (self.gan_resolution - 1)):
             raise OptionError(f"gan_resolution = {self.gan_resolution} must be a power of two >= 8 "
                               "(e.g. gan_resolution: 32), or unset (the data's size).")
@@ -261,7 +279,7 @@ RANGES: dict[str, tuple[Any, str]] = {
     "gan_epochs": (positive, "> 0"), "gan_min_steps": (non_negative, ">= 0"), "gan_batch_size": (at_least(2), ">= 2"),
     "gan_learning_rate": (positive, "> 0"), "gan_beta1": (unit_interval(True), "in [0, 1)"),
     "gan_beta2": (unit_interval(True), "in [0, 1)"), "num_synthetic_retain": (non_negative, ">= 0"),
-    "num_synthetic_forget": (non_negative, ">= 0"), "num_retain_samples": (at_least(1), ">= 1 (or unset: all)"),
+    "gan_adapt_steps": (at_least(1), ">= 1"), "num_synthetic_forget": (non_negative, ">= 0"), "num_retain_samples": (at_least(1), ">= 1 (or unset: all)"),
     "eval_retain_samples": (at_least(1), ">= 1 (or unset: all)"), "mia_splits": (at_least(2), ">= 2"),
     "lora_r": (at_least(1), ">= 1"), "lora_alpha": (positive, "> 0"), "lora_dropout": (unit_interval(True), "in [0, 1)"),
 }
@@ -272,7 +290,7 @@ EXAMPLES: dict[str, Any] = {
     "warmup_steps": 0, "dataloader_num_workers": 0, "forget_seed": 0, "forget_fraction": 0.1,
     "forget_classes": ["cat"], "forget_indices": [0, 5, 17], "gan_latent_dim": 100, "gan_generator_channels": 64,
     "gan_discriminator_channels": 64, "gan_epochs": 20, "gan_min_steps": 300, "gan_batch_size": 128,
-    "gan_learning_rate": 2e-4, "gan_beta1": 0.5, "gan_beta2": 0.999, "num_synthetic_retain": 500,
+    "gan_learning_rate": 2e-4, "gan_beta1": 0.5, "gan_beta2": 0.999, "num_synthetic_retain": 500, "gan_adapt_steps": 100,
     "num_synthetic_forget": 500, "num_retain_samples": 5000, "eval_retain_samples": 2000, "mia_splits": 10,
     "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "method": "multigan", "label_inversion": "complement",
 }

@@ -58,13 +58,16 @@ def write_run_files(output_dir: str, result: UnlearningResult, forget_file: dict
     """Results, forget-set specification, evidence plots, redacted report and card (main process only).
 
     The evidence grid shows synthetic retain rows; the forget GAN's samples only with consent to publish it
-    (`publish_forget_generator`: that GAN was trained on the deleted images)."""
+    (`publish_forget_generator`: that GAN was trained on the deleted images), and so are all samples of a
+    prepared generator that was trained on some of them."""
     payload = result.to_dict()
     write_json_atomic(os.path.join(output_dir, RESULTS_FILE), payload)
     write_json_atomic(os.path.join(output_dir, FORGET_SET_FILE), forget_file)
     evidence = os.path.join(output_dir, EVIDENCE_DIR)
     plot_membership_evidence(predictions, evidence)
     sources = ("synthetic_retain", "synthetic_forget") if publish_forget_generator else ("synthetic_retain",)
+    if result.counts.get("prepared_seen_forget") and not publish_forget_generator:
+        sources = ()  # every sample came from a generator that saw the deleted images
     plot_synthetic_samples(combined, evidence, class_names, sources, seed=seed)
     write_report(output_dir, payload)
     write_run_card(output_dir, payload)

@@ -60,7 +60,20 @@ def input_model_record(source: str, model: Any) -> dict[str, Any]:
     """Where the input model came from, the SHA-256 of its local folder (None for a Hub id or an instance) and
     its Hub revision: recorded in the results, and checked unchanged when the run ends."""
     return {"source": source or None, "sha256": folder_digest(source) if source and os.path.isdir(source) else None,
-            "revision": getattr(model.config, "_commit_hash", None)}
+            "revision": getattr(model.config, "_commit_hash", None), "weights_sha256": weights_digest(model)}
+
+
+def weights_digest(model: Any) -> str:
+    """SHA-256 of a model's weights (every state-dict tensor: name, dtype, shape and bytes, in name order):
+    which model a prepared generator belongs to, whether it came as an instance, a folder or a Hub id."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode() + b"\0")
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 def check_folder_unchanged(path: str | None, sha256_before: str | None) -> None:

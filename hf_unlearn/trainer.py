@@ -269,6 +269,7 @@ class UnlearningTrainer(Trainer):
         if self.combined_dataset is not None:
             sources, source_counts = np.unique(np.asarray(self.combined_dataset["source"]), return_counts=True)
             counts.update({f"finetune_{k}": int(v) for k, v in zip(sources, source_counts, strict=True)})
+            counts.update(self.method.counts())
         return UnlearningResult(
             method=self.args.method, metrics=metrics, timings=dict(self.timings), counts=counts,
             forget_set=self.request.forget_record(), config=public_config(self.args), command=self.command,

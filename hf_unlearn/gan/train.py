@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -120,8 +121,16 @@ def _image_shape(images: torch.utils.data.Dataset) -> tuple[int, int, int]:
 
 def train_gan(images: GANImages | torch.utils.data.Dataset | torch.Tensor, settings: GANSettings, *, seed: int = 0,
               mixed_precision: str = "no", cpu: bool = False, description: str = "GAN",
-              disable_progress: bool = False, num_workers: int = 0, sync_batchnorm: bool = True) -> DCGANGenerator:
-    """Train a DCGAN on `images` and return the generator (in eval mode, on CPU).
+              disable_progress: bool = False, num_workers: int = 0, sync_batchnorm: bool = True,
+              start: tuple[DCGANGenerator, DCGANDiscriminator] | None = None, steps: int | None = None,
+              with_discriminator: bool = False) -> Any:
+    """Train a DCGAN on `images` and return the generator (in eval mode, on CPU); with `with_discriminator`,
+    the pair (generator, discriminator).
+
+    `start` warm-starts training from copies of a trained pair (e.g. a prepared generator adapted to a forget
+    set; the pair given is not changed, the Adam states start afresh) instead of freshly initialised networks;
+    `steps` sets the number of optimizer steps exactly (default: `settings.epochs` passes, at least
+    `settings.min_steps`).
 
     `images` is a `GANImages` (a `datasets.Dataset`'s images, decoded batch by batch by a DataLoader: memory
     does not grow with the number of rows), any map-style torch dataset of (C, R, R) tensors in [-1, 1], or
@@ -151,8 +160,16 @@ def train_gan(images: GANImages | torch.utils.data.Dataset | torch.Tensor, setti
         resolution = height
     accelerator = Accelerator(mixed_precision=mixed_precision, cpu=cpu)
     torch.manual_seed(seed)
-    generator = DCGANGenerator(settings.latent_dim, channels, resolution, settings.generator_channels)
-    discriminator = DCGANDiscriminator(channels, resolution, settings.discriminator_channels)
+    if start is None:
+        generator = DCGANGenerator(settings.latent_dim, channels, resolution, settings.generator_channels)
+        discriminator = DCGANDiscriminator(channels, resolution, settings.discriminator_channels)
+    else:
+        generator, discriminator = (copy.deepcopy(net).float().train() for net in start)
+        made = (generator.config.num_channels, generator.config.resolution)
+        if made != (channels, resolution) or (discriminator.config.num_channels,
+                                              discriminator.config.resolution) != made:
+            raise ValueError(f"{description}: the starting GAN makes {made[0]}-channel {made[1]}px images, the data "
+                             f"is {channels}-channel {resolution}px: prepare the GAN on this data.")
     betas = (settings.beta1, settings.beta2)
     opt_g = torch.optim.Adam(generator.parameters(), lr=settings.learning_rate, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=settings.learning_rate, betas=betas)
@@ -164,7 +181,9 @@ def train_gan(images: GANImages | torch.utils.data.Dataset | torch.Tensor, setti
         generator=torch.Generator().manual_seed(seed),
     )
     steps_per_epoch = max(1, num_images // (batch_size * accelerator.num_processes))
-    total_steps = max(settings.min_steps, math.ceil(settings.epochs * steps_per_epoch))
+    total_steps = steps if steps is not None else max(settings.min_steps, math.ceil(settings.epochs * steps_per_epoch))
+    if total_steps < 1:
+        raise ValueError(f"{description}: steps must be >= 1, got {total_steps}.")
     processes, rank = accelerator.num_processes, accelerator.process_index
     synced = processes > 1 and sync_batchnorm
     restore = sync_batchnorm_layers(generator) + sync_batchnorm_layers(discriminator) if synced else []
@@ -218,13 +237,17 @@ def train_gan(images: GANImages | torch.utils.data.Dataset | torch.Tensor, setti
             )
     progress.close()
     trained = accelerator.unwrap_model(generator)
+    adversary = accelerator.unwrap_model(discriminator)
     if accelerator.num_processes > 1:
         from accelerate.utils import broadcast
 
         with torch.no_grad():
-            for tensor in trained.state_dict().values():
-                tensor.copy_(broadcast(tensor.contiguous(), from_process=0))
+            for net in (trained, adversary) if with_discriminator else (trained,):
+                for tensor in net.state_dict().values():
+                    tensor.copy_(broadcast(tensor.contiguous(), from_process=0))
     restore_batchnorm(restore)
     trained = trained.to("cpu").float().eval()
     accelerator.free_memory()
+    if with_discriminator:
+        return trained, adversary.to("cpu").float().eval()
     return trained

@@ -34,6 +34,8 @@ class UnlearningContext(Protocol):
     transform: Any  # the model's image processor, as a `Dataset.with_transform` function
     num_labels: int
     data_sha256: str
+    input_model: dict[str, Any]  # source, folder hash, revision, weights_sha256
+    forget_set: Any  # the request's ForgetSet
     retain_dataset: Dataset
     forget_dataset: Dataset
     retain_indices: np.ndarray
@@ -91,6 +93,10 @@ class UnlearningMethod:
     def callbacks(self) -> list[TrainerCallback]:
         """Trainer callbacks the method needs (e.g. to mask gradients before each optimizer step)."""
         return []
+
+    def counts(self) -> dict[str, int]:
+        """Counts the method adds to the run's results (e.g. what a prepared generator saw); none by default."""
+        return {}
 
 
 def parse_method_args(options_class: type, method_args: dict | str | None, method: str) -> Any:

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from datasets import Dataset
 
 from ..constants import GENERATORS_DIR
 from ..data import common_image_format, images_to_dataset
+from ..evaluation import Predictions
 from ..gan import (
     DCGANGenerator,
     GANImages,
@@ -27,11 +29,15 @@ from ..gan import (
     default_gan_resolution,
     train_gan,
 )
+from ..gan.preparation import Preparation, load_preparation
+from ..options import OptionError
 from ..synthesis import combine_sources, invert_labels, with_source
 from .base import UnlearningMethod
 from .registry import register_method
 
 TRAINING_KEY_FILE = "training_key.json"
+#: Rounds of sampling a class request draws from a prepared generator before it settles for fewer images.
+MAX_CLASS_ROUNDS = 20
 
 
 def _read_key(folder: str) -> str | None:
@@ -48,13 +54,23 @@ class MultiGAN(UnlearningMethod):
 
     name = "multigan"
 
+    preparation: Preparation | None = None
+
     def validate(self) -> None:
-        path = self.trainer.args.retain_generator_path
+        args = self.trainer.args
+        path = args.retain_generator_path
         if path is not None and not os.path.isfile(os.path.join(path, "config.json")):
             raise FileNotFoundError(
                 f"retain_generator_path {path!r} holds no generator (config.json missing). Point it at the "
                 f"`{GENERATORS_DIR}/retain` folder of an earlier run, or leave it unset to train one."
             )
+        if args.prepared_generator_path:  # before any work: the preparation exists and is this model's and data's
+            self.preparation = load_preparation(args.prepared_generator_path)
+            self.preparation.check(self.trainer.data_sha256, self.trainer.input_model["weights_sha256"])
+            made = self.preparation.record["resolution"]
+            if args.gan_resolution is not None and args.gan_resolution != made:
+                raise OptionError(f"gan_resolution = {args.gan_resolution} but the generator at prepared_generator_path "
+                                  f"makes {made}px images: leave gan_resolution unset, or prepare again with it.")
 
     # ------------------------------------------------------------------ generators
     def _data_format(self) -> tuple[str, tuple[int, int], int]:
@@ -62,6 +78,9 @@ class MultiGAN(UnlearningMethod):
         retain): "RGB" if any is in colour, else "L"; the most common size, so that one huge image does not
         size every sample (and slow the run tenfold); the resolution from that size unless `gan_resolution`.
         On data of one size and mode, that is the first forget image's, as before."""
+        if self.preparation is not None:  # the prepared generator's format (it learned the whole training set)
+            record = self.preparation.record
+            return record["mode"], tuple(record["image_size"]), record["resolution"]
         mode, size = common_image_format(self.trainer.forget_dataset, self.trainer.retain_dataset)
         resolution = self.trainer.args.gan_resolution or default_gan_resolution(size)
         return mode, size, resolution
@@ -78,6 +97,14 @@ class MultiGAN(UnlearningMethod):
                 )
             self.trainer.log_phase(f"gan_{part}", 0.0, reused=args.retain_generator_path)
             return generator
+        if self.preparation is not None:  # no GAN from scratch: the prepared one, or a copy adapted to the forget set
+            if part == "retain":
+                self.trainer.log_phase("gan_retain", 0.0, prepared=self.preparation.path)
+                return self.preparation.generator()
+            start_pair: tuple[Any, Any] | None = (self.preparation.generator(), self.preparation.discriminator())
+            steps: int | None = args.gan_adapt_steps
+        else:
+            start_pair, steps = None, None
         settings = GANSettings.from_config(args)
         seed = args.seed + (0 if part == "retain" else 1)
         precision = "bf16" if args.bf16 else ("fp16" if args.fp16 else "no")
@@ -89,8 +116,9 @@ class MultiGAN(UnlearningMethod):
         start = time.perf_counter()
         # images decoded batch by batch (GANImages); dataloader_num_workers decodes in workers, same numbers
         generator = train_gan(GANImages(dataset, resolution, channels), settings, seed=seed, mixed_precision=precision,
-                              cpu=args.use_cpu, description=f"GAN ({part} set)", disable_progress=args.disable_tqdm,
-                              num_workers=args.dataloader_num_workers, sync_batchnorm=args.sync_batchnorm)
+                              cpu=args.use_cpu, description=f"GAN ({part} set)" + (" adapted" if steps else ""),
+                              disable_progress=args.disable_tqdm, num_workers=args.dataloader_num_workers,
+                              sync_batchnorm=args.sync_batchnorm, start=start_pair, steps=steps)
         if self.trainer.args.should_save:  # atomically: a half-written generator is never taken for a finished one
             generator.save_pretrained(out + ".tmp")
             with open(os.path.join(out + ".tmp", TRAINING_KEY_FILE), "w") as f:
@@ -99,7 +127,8 @@ class MultiGAN(UnlearningMethod):
                 os.rename(out, out + ".old")
             os.replace(out + ".tmp", out)
             shutil.rmtree(out + ".old", ignore_errors=True)
-        self.trainer.log_phase(f"gan_{part}", time.perf_counter() - start, images=len(dataset))
+        info = {"adapted_from": self.preparation.path, "steps": steps} if self.preparation is not None else {}
+        self.trainer.log_phase(f"gan_{part}", time.perf_counter() - start, images=len(dataset), **info)
         return generator
 
     def _training_key(self, part: str, settings: GANSettings, seed: int, resolution: int, channels: int,
@@ -114,6 +143,10 @@ class MultiGAN(UnlearningMethod):
                    "channels": channels, "precision": precision, "processes": processes}
         if processes > 1:  # how several processes train (one process trains alike either way)
             payload["sync_batchnorm"] = self.trainer.args.sync_batchnorm
+        if self.preparation is not None:  # adapted from a prepared pair for this many steps
+            payload["prepared"] = {"rows": self.preparation.record["rows_sha256"],
+                                   "model": self.preparation.record["model_sha256"],
+                                   "steps": self.trainer.args.gan_adapt_steps}
         payload = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -126,9 +159,12 @@ class MultiGAN(UnlearningMethod):
         num_classes = trainer.num_labels
         n_retain = len(forget) if args.num_synthetic_retain is None else args.num_synthetic_retain
         n_forget = len(forget) if args.num_synthetic_forget is None else args.num_synthetic_forget
-        # a GAN whose samples are not asked for is not trained
-        gen_retain = self._generator("retain", retain, resolution, channels) if n_retain else None
-        gen_forget = self._generator("forget", forget, resolution, channels) if n_forget else None
+        # a GAN whose samples are not asked for is not trained; a class request on a prepared generator takes
+        # its synthetic forget images from the prepared one too (those the original model puts in the classes)
+        by_class = self.preparation is not None and trainer.forget_set.kind == "classes"
+        gen_retain = self._generator("retain", retain, resolution, channels) if n_retain or (n_forget and by_class) \
+            else None
+        gen_forget = self._generator("forget", forget, resolution, channels) if n_forget and not by_class else None
 
         start = time.perf_counter()
         parts = {"retain": with_source(trainer.retain_train_dataset(), "retain")}
@@ -137,17 +173,17 @@ class MultiGAN(UnlearningMethod):
         parts["forget"] = with_source(forget, "forget", invert_labels(
             forget_preds.labels, num_classes, args.label_inversion, forget_preds.probabilities, seed=args.seed))
 
-        for part, generator, count in (("synthetic_retain", gen_retain, n_retain),
-                                       ("synthetic_forget", gen_forget, n_forget)):
-            if count == 0:
+        if by_class:
+            forget_classes = np.unique(np.asarray(forget["label"]))
+            labelled = self._sample_by_class(gen_retain, n_retain, n_forget, forget_classes, size, mode)
+        else:
+            labelled = {part: self._sample(generator, count, args.seed + offset, size, mode)
+                        for part, generator, count, offset in (("synthetic_retain", gen_retain, n_retain, 101),
+                                                               ("synthetic_forget", gen_forget, n_forget, 202))
+                        if count}
+        for part, (images, preds) in labelled.items():
+            if not images:
                 continue
-            seed = args.seed + (101 if part == "synthetic_retain" else 202)
-            pipe = GANSamplingPipeline(generator)
-            pipe.set_progress_bar_config(desc=f"sampling {part}", leave=False,
-                                         disable=args.disable_tqdm or not trainer.is_world_process_zero())
-            images = pipe(count, generator=torch.Generator().manual_seed(seed), image_size=size, mode=mode).images
-            unlabeled = images_to_dataset(images, np.zeros(count, dtype=np.int64)).remove_columns("label")
-            preds = trainer.predict_logits(unlabeled)  # the original model, in eval mode, same processor
             synthetic = images_to_dataset(images, preds.predicted)
             if part == "synthetic_forget":
                 inverted = invert_labels(preds.predicted, num_classes, args.label_inversion, preds.probabilities,
@@ -164,3 +200,46 @@ class MultiGAN(UnlearningMethod):
                 json.dump({"resolution": resolution, "mode": mode, "image_size": list(size),
                            "label_inversion": args.label_inversion, "counts": counts}, f, indent=2)
         return combined
+
+    def counts(self) -> dict[str, int]:
+        """With a prepared generator: the rows it was trained on and how many of this request's forget rows were
+        among them (the card says so; its samples are then not published, like the forget GAN's)."""
+        if self.preparation is None:
+            return {}
+        return {"prepared_rows": int(self.preparation.record["num_rows"]),
+                "prepared_seen_forget": self.preparation.seen(self.trainer.forget_indices)}
+
+    # ------------------------------------------------------------------ sampling
+    def _sample(self, generator: DCGANGenerator, count: int, seed: int, size: tuple[int, int], mode: str,
+                ) -> tuple[list[Any], Predictions]:
+        """`count` images of `generator` (seeded) in the data's format, and the original model's predictions."""
+        trainer = self.trainer
+        pipe = GANSamplingPipeline(generator)
+        pipe.set_progress_bar_config(desc="sampling", leave=False,
+                                     disable=trainer.args.disable_tqdm or not trainer.is_world_process_zero())
+        images = pipe(count, generator=torch.Generator().manual_seed(seed), image_size=size, mode=mode).images
+        unlabeled = images_to_dataset(images, np.zeros(count, dtype=np.int64)).remove_columns("label")
+        return images, trainer.predict_logits(unlabeled)  # the original model, in eval mode, same processor
+
+    def _sample_by_class(self, generator: DCGANGenerator, n_retain: int, n_forget: int, classes: np.ndarray,
+                         size: tuple[int, int], mode: str) -> dict[str, tuple[list[Any], Predictions]]:
+        """Samples of the prepared generator sorted by the original model's prediction: into the forgotten
+        `classes` (synthetic forget) or not (synthetic retain), drawn in seeded rounds until both counts are met
+        or `MAX_CLASS_ROUNDS` rounds have been drawn (a class the generator rarely makes then gives fewer)."""
+        chunk = max(n_retain, n_forget, 1)
+        kept: dict[str, list[tuple[Any, np.ndarray, Any]]] = {"synthetic_retain": [], "synthetic_forget": []}
+        wanted = {"synthetic_retain": n_retain, "synthetic_forget": n_forget}
+        for round_index in range(MAX_CLASS_ROUNDS):
+            if all(len(kept[p]) >= wanted[p] for p in kept):
+                break
+            images, preds = self._sample(generator, chunk, self.trainer.args.seed + 303 + round_index, size, mode)
+            for image, logits, label, predicted in zip(images, preds.logits, preds.labels, preds.predicted, strict=True):
+                part = "synthetic_forget" if predicted in classes else "synthetic_retain"
+                if len(kept[part]) < wanted[part]:
+                    kept[part].append((image, logits, label))
+        out = {}
+        for part, rows in kept.items():
+            if rows:
+                out[part] = ([r[0] for r in rows], Predictions(np.stack([r[1] for r in rows]),
+                                                               np.asarray([r[2] for r in rows])))
+        return out

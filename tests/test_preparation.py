@@ -1,0 +1,125 @@
+"""`hf-unlearn prepare` / `prepare_generator`: a generator trained once per model and training set, reused by
+every Multi-GAN request (no GAN trained from scratch), refused for other data or another model, and never
+published with a model that forgot rows it saw."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+from hf_unlearn import UnlearningConfig, UnlearningTrainer, load_preparation, prepare_generator
+from hf_unlearn.cli import main
+from hf_unlearn.options import OptionError
+from hf_unlearn.safety import weights_digest
+
+GAN = {"gan_generator_channels": 8, "gan_discriminator_channels": 8, "gan_epochs": 1, "gan_min_steps": 20,
+       "gan_batch_size": 64}
+
+
+def request_config(out, prepared, **changes):
+    options = {"seed": 0, "use_cpu": True, "disable_tqdm": True, "num_synthetic_retain": 64,
+               "num_synthetic_forget": 64, "num_train_epochs": 1, "learning_rate": 0.01,
+               "per_device_train_batch_size": 32, "eval_retain_samples": 200, "logging_steps": 1000,
+               "prepared_generator_path": str(prepared), "gan_adapt_steps": 5, **GAN, **changes}
+    return UnlearningConfig(str(out), **options)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, trained_model_dir, digits):
+    out = tmp_path_factory.mktemp("prepared") / "generator"
+    model = AutoModelForImageClassification.from_pretrained(trained_model_dir)
+    config = UnlearningConfig(str(out), use_cpu=True, disable_tqdm=True, seed=0, **GAN)
+    return prepare_generator(model, config, digits["train"], str(out), model_source=trained_model_dir)
+
+
+def test_preparation_records_what_it_was_trained_on(prepared, trained_model_dir, digits):
+    again = load_preparation(prepared.path)
+    record = again.record
+    assert record == prepared.record
+    assert record["num_rows"] == record["num_train"] == len(digits["train"])
+    assert np.array_equal(again.rows, np.arange(len(digits["train"])))
+    model = AutoModelForImageClassification.from_pretrained(trained_model_dir)
+    assert record["model_sha256"] == weights_digest(model)
+    assert (record["resolution"], record["channels"], record["mode"], record["image_size"]) == (8, 1, "L", [8, 8])
+    assert record["preparation_s"] > 0 and record["settings"]["min_steps"] == 20
+    assert again.generator().config.resolution == 8 and again.discriminator().config.num_channels == 1
+
+
+@pytest.mark.parametrize("forget", [{"forget_fraction": 0.1}, {"forget_classes": ["3"]}])
+def test_a_request_on_a_preparation_trains_no_gan_from_scratch(prepared, trained_model_dir, digits, tmp_path,
+                                                               capsys, forget):
+    config = request_config(tmp_path / "out", prepared.path, **forget)
+    trainer = UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"],
+                                eval_dataset=digits["test"])
+    result = trainer.unlearn()
+    log = capsys.readouterr().out
+    assert result.timings["gan_retain"] == 0.0 and f"gan_retain: 0.0s (prepared={prepared.path})" in log
+    counts = result.counts
+    assert counts["finetune_synthetic_retain"] == 64 and counts["prepared_rows"] == len(digits["train"])
+    assert counts["prepared_seen_forget"] == counts["forget"]  # prepared on every row: it saw the forget set
+    if "forget_classes" in forget:  # synthetic forget images: prepared samples the original model calls a 3
+        assert "gan_forget" not in result.timings
+        combined = trainer.combined_dataset
+        rows = np.asarray(combined["source"]) == "synthetic_forget"
+        assert np.all(np.asarray(combined["original_label"])[rows] == 3)
+        assert np.all(np.asarray(combined["original_label"])[np.asarray(combined["source"]) == "synthetic_retain"] != 3)
+    else:  # adapted from the prepared pair for gan_adapt_steps steps, not trained from scratch
+        assert f"(images={counts['forget']}, adapted_from={prepared.path}, steps=5)" in log
+        assert counts["finetune_synthetic_forget"] == 64
+    # the published folder holds no generator that saw the forgotten rows, and no samples of one
+    out = tmp_path / "out"
+    assert not (out / "generators" / "retain").exists()
+    assert not (out / "evidence" / "synthetic_samples.png").exists()
+    card = (out / "README.md").read_text()
+    assert "prepared once" in card and "neither it nor its samples are published" in card
+
+
+def test_a_preparation_made_after_a_request_never_saw_its_rows(prepared, trained_model_dir, digits, tmp_path):
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "forget_set.json").write_text(json.dumps({"kind": "classes", "classes": ["3"]}))
+    model = AutoModelForImageClassification.from_pretrained(trained_model_dir)
+    config = UnlearningConfig(str(tmp_path / "p2"), use_cpu=True, disable_tqdm=True, seed=0,
+                              previous_forget_sets=[str(first)], **GAN)
+    later = prepare_generator(model, config, digits["train"], str(tmp_path / "p2"))
+    labels = np.asarray(digits["train"]["label"])
+    assert later.record["num_rows"] == int((labels != 3).sum()) and later.seen(np.flatnonzero(labels == 3)) == 0
+    assert len(later.record["excluded_forget_sets"]) == 1
+
+
+def test_a_preparation_for_other_data_or_another_model_is_refused(prepared, trained_model_dir, digits, tmp_path):
+    other_data = digits["train"].select(range(1000))
+    config = request_config(tmp_path / "a", prepared.path, forget_classes=["3"])
+    with pytest.raises(OptionError, match=r"prepared_generator_path = .* was prepared on other training data"):
+        UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=other_data)
+    model = AutoModelForImageClassification.from_pretrained(trained_model_dir)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)  # another model: same architecture, other weights
+    with pytest.raises(OptionError, match=r"was prepared for another model \(weights sha256"):
+        UnlearningTrainer(model=model, args=request_config(tmp_path / "b", prepared.path, forget_classes=["3"]),
+                          train_dataset=digits["train"],
+                          processing_class=AutoImageProcessor.from_pretrained(trained_model_dir))
+    with pytest.raises(OptionError, match="holds no prepared generator"):
+        UnlearningTrainer(model=trained_model_dir, args=request_config(tmp_path / "c", tmp_path, forget_classes=["3"]),
+                          train_dataset=digits["train"])
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before any work
+
+
+def test_prepare_command_writes_where_requests_read(trained_model_dir, digits, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    digits["train"].to_parquet(str(data / "train.parquet"))
+    digits["test"].to_parquet(str(data / "test.parquet"))
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"model_name_or_path": trained_model_dir, "dataset_name": str(data),
+                                      "output_dir": str(tmp_path / "run"), "use_cpu": True, "disable_tqdm": True,
+                                      "prepared_generator_path": str(tmp_path / "prepared"), **GAN}))
+    assert main(["prepare", str(recipe)]) == 0
+    assert load_preparation(str(tmp_path / "prepared")).record["command"].startswith("hf-unlearn prepare")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    assert main(["prepare", str(recipe), "--prepared_generator_path", str(tmp_path / "busy")]) == 2
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"  # a folder with other files is never replaced
