@@ -131,6 +131,8 @@ class ArtefactKeys:
         public = {k: v for k, v in public_config(config).items()
                   if k not in UNKEYED_FIELDS and not k.startswith(UNKEYED_PREFIXES)}
         public["retain_generator_path"] = self.identity(public.get("retain_generator_path"))
+        if public.get("prepared_generator_path"):
+            public["prepared_generator_path"] = self.identity(public["prepared_generator_path"])
         if public.get("previous_forget_sets"):
             public["previous_forget_sets"] = [self.identity(p) for p in public["previous_forget_sets"]]
         return public

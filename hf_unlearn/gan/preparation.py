@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..constants import RESULTS_FILE
 from ..data import class_names, common_image_format, content_digest, find_columns, to_standard_columns
 from ..forget import exclude_previous, load_forget_set
 from ..options import OptionError
@@ -64,16 +65,33 @@ class Preparation:
         """How many of `rows` the generator was trained on."""
         return int(np.isin(np.asarray(rows, dtype=np.int64), self.rows).sum())
 
-    def check(self, data_sha256: str, model_sha256: str, option: str = "prepared_generator_path") -> None:
-        """Refuse a preparation made for other training data or another model, naming the option and the fix."""
+    def check(self, data_sha256: str, model_sha256: str, lineage: list[str] | tuple[str, ...] = (),
+              option: str = "prepared_generator_path") -> None:
+        """Refuse a preparation made for other training data or another model, naming the option and the fix.
+        `lineage`: the weights of the models this one was unlearned from (`model_lineage`): a sequential request
+        on an unlearned model may use the preparation of the model it came from."""
         fix = (f"run `hf-unlearn prepare` with this model and training set and point {option} at its output "
                f"folder, or leave {option} unset (a GAN is then trained for this request)")
         if self.record["data_sha256"] != data_sha256:
             raise OptionError(f"{option} = {self.path!r} was prepared on other training data (sha256 "
                               f"{self.record['data_sha256'][:12]}…, this run's data {data_sha256[:12]}…): {fix}.")
-        if self.record["model_sha256"] != model_sha256:
+        if self.record["model_sha256"] != model_sha256 and self.record["model_sha256"] not in lineage:
             raise OptionError(f"{option} = {self.path!r} was prepared for another model (weights sha256 "
                               f"{self.record['model_sha256'][:12]}…, this model's {model_sha256[:12]}…): {fix}.")
+
+
+def model_lineage(source: str | None, limit: int = 100) -> list[str]:
+    """The weights SHA-256 of each model `source` was unlearned from, newest first: read from the
+    `unlearning_results.json` of each output folder along the chain of input models (empty for a model that
+    no hf-unlearn run wrote)."""
+    chain: list[str] = []
+    while source and os.path.isfile(os.path.join(source, RESULTS_FILE)) and len(chain) < limit:
+        with open(os.path.join(source, RESULTS_FILE)) as f:
+            parent = json.load(f).get("input_model") or {}
+        if parent.get("weights_sha256"):
+            chain.append(parent["weights_sha256"])
+        source = parent.get("source") if parent.get("source") != source else None
+    return chain
 
 
 def load_preparation(path: str, option: str = "prepared_generator_path") -> Preparation:

@@ -29,7 +29,7 @@ from ..gan import (
     default_gan_resolution,
     train_gan,
 )
-from ..gan.preparation import Preparation, load_preparation
+from ..gan.preparation import Preparation, load_preparation, model_lineage
 from ..options import OptionError
 from ..synthesis import combine_sources, invert_labels, with_source
 from .base import UnlearningMethod
@@ -66,7 +66,8 @@ class MultiGAN(UnlearningMethod):
             )
         if args.prepared_generator_path:  # before any work: the preparation exists and is this model's and data's
             self.preparation = load_preparation(args.prepared_generator_path)
-            self.preparation.check(self.trainer.data_sha256, self.trainer.input_model["weights_sha256"])
+            model = self.trainer.input_model
+            self.preparation.check(self.trainer.data_sha256, model["weights_sha256"], model_lineage(model["source"]))
             made = self.preparation.record["resolution"]
             if args.gan_resolution is not None and args.gan_resolution != made:
                 raise OptionError(f"gan_resolution = {args.gan_resolution} but the generator at prepared_generator_path "
