@@ -126,6 +126,12 @@ class UnlearningConfig(TrainingArguments):
         default=None,
         metadata={"help": "Real retain images in the fine-tuning set (default: all of them), drawn at random with the seed."},
     )
+    retain_samples_per_forget: float | None = field(
+        default=None,
+        metadata={"help": "A fine-tuning budget that scales with the request: this many real retain images per "
+                          "forget image (e.g. 2: twice the forget set), drawn at random with the seed; default: "
+                          "all of them. Exclusive with num_retain_samples."},
+    )
 
     # ----- evaluation -----
     eval_retain_samples: int | None = field(
@@ -239,6 +245,10 @@ class UnlearningConfig(TrainingArguments):
             raise ValueError(
                 f"Unknown label_inversion {self.label_inversion!r}: choose one of {', '.join(INVERSION_STRATEGIES)}."
             )
+        if self.num_retain_samples is not None and self.retain_samples_per_forget is not None:
+            raise OptionError(f"num_retain_samples = {self.num_retain_samples} and retain_samples_per_forget = "
+                              f"{self.retain_samples_per_forget} are both set: give one (a count, or a multiple of "
+                              "the forget set's size).")
         if self.prepared_generator_path and self.retain_generator_path:
             raise OptionError(f"prepared_generator_path = {self.prepared_generator_path!r} and retain_generator_path = "
                               f"{self.retain_generator_path!r} are both set: the prepared generator already gives the "
@@ -279,7 +289,7 @@ RANGES: dict[str, tuple[Any, str]] = {
     "gan_epochs": (positive, "> 0"), "gan_min_steps": (non_negative, ">= 0"), "gan_batch_size": (at_least(2), ">= 2"),
     "gan_learning_rate": (positive, "> 0"), "gan_beta1": (unit_interval(True), "in [0, 1)"),
     "gan_beta2": (unit_interval(True), "in [0, 1)"), "num_synthetic_retain": (non_negative, ">= 0"),
-    "gan_adapt_steps": (at_least(1), ">= 1"), "num_synthetic_forget": (non_negative, ">= 0"), "num_retain_samples": (at_least(1), ">= 1 (or unset: all)"),
+    "gan_adapt_steps": (at_least(1), ">= 1"), "retain_samples_per_forget": (positive, "> 0 (or unset: all)"), "num_synthetic_forget": (non_negative, ">= 0"), "num_retain_samples": (at_least(1), ">= 1 (or unset: all)"),
     "eval_retain_samples": (at_least(1), ">= 1 (or unset: all)"), "mia_splits": (at_least(2), ">= 2"),
     "lora_r": (at_least(1), ">= 1"), "lora_alpha": (positive, "> 0"), "lora_dropout": (unit_interval(True), "in [0, 1)"),
 }
@@ -291,6 +301,7 @@ EXAMPLES: dict[str, Any] = {
     "forget_classes": ["cat"], "forget_indices": [0, 5, 17], "gan_latent_dim": 100, "gan_generator_channels": 64,
     "gan_discriminator_channels": 64, "gan_epochs": 20, "gan_min_steps": 300, "gan_batch_size": 128,
     "gan_learning_rate": 2e-4, "gan_beta1": 0.5, "gan_beta2": 0.999, "num_synthetic_retain": 500, "gan_adapt_steps": 100,
+    "retain_samples_per_forget": 2,
     "num_synthetic_forget": 500, "num_retain_samples": 5000, "eval_retain_samples": 2000, "mia_splits": 10,
     "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "method": "multigan", "label_inversion": "complement",
 }

@@ -82,6 +82,13 @@ class UnlearningRequest:
             check_images(test, what="test set")
         return cls(forget_set, previous, names, full, retain_indices, forget_indices, retain, forget, test, data_sha256)
 
+    def retain_budget(self, count: int | None, per_forget: float | None) -> int | None:
+        """Real retain rows to fine-tune on: `count`, or `per_forget` x the forget set's size (rounded up), or
+        None (all of them)."""
+        if per_forget is not None:
+            return max(1, int(np.ceil(per_forget * len(self.forget_dataset))))
+        return count
+
     def retain_sample(self, n: int | None, seed: int) -> Dataset:
         """The retain rows, or a seeded sample of `n` of them."""
         if n is None or n >= len(self.retain_dataset):

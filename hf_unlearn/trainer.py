@@ -146,8 +146,10 @@ class UnlearningTrainer(Trainer):
             print(f"[hf-unlearn] {phase}: {seconds:.1f}s" + (f" ({details})" if details else ""), flush=True)
 
     def retain_train_dataset(self) -> Dataset:
-        """The real retain rows used for fine-tuning (a seeded subset when `num_retain_samples` is set)."""
-        return self.request.retain_sample(self.args.num_retain_samples, self.args.seed)
+        """The real retain rows used for fine-tuning (a seeded subset when `num_retain_samples` or
+        `retain_samples_per_forget` is set)."""
+        budget = self.request.retain_budget(self.args.num_retain_samples, self.args.retain_samples_per_forget)
+        return self.request.retain_sample(budget, self.args.seed)
 
     def predict_logits(self, dataset: Dataset, model: torch.nn.Module | None = None) -> Predictions:
         """Logits of `model` (default: the trainer's current model) on `dataset`, with the model's processor."""

@@ -123,3 +123,13 @@ def test_prepare_command_writes_where_requests_read(trained_model_dir, digits, t
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     assert main(["prepare", str(recipe), "--prepared_generator_path", str(tmp_path / "busy")]) == 2
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"  # a folder with other files is never replaced
+
+
+def test_a_fine_tuning_budget_that_scales_with_the_forget_set(trained_model_dir, digits, tmp_path):
+    config = UnlearningConfig(str(tmp_path / "out"), forget_fraction=0.05, method="finetune", use_cpu=True,
+                              retain_samples_per_forget=2.5)
+    trainer = UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"])
+    forget = len(trainer.forget_dataset)
+    assert len(trainer.retain_train_dataset()) == int(np.ceil(2.5 * forget))
+    with pytest.raises(OptionError, match="num_retain_samples = 100 and retain_samples_per_forget = 2.0 are both set"):
+        UnlearningConfig(str(tmp_path / "x"), num_retain_samples=100, retain_samples_per_forget=2)
