@@ -13,7 +13,13 @@ from hf_unlearn import UnlearningConfig
 from hf_unlearn.cli import main
 from hf_unlearn.commands.benchmark import Benchmark, BenchmarkArguments, method_variants
 from hf_unlearn.commands.benchmark_plan import check_sequential, plan_settings
-from hf_unlearn.commands.benchmark_report import aggregate, format_paired, paired_differences, update_markdown
+from hf_unlearn.commands.benchmark_report import (
+    aggregate,
+    format_paired,
+    format_versus,
+    paired_differences,
+    update_markdown,
+)
 from hf_unlearn.evaluation import avg_gap
 
 
@@ -268,7 +274,22 @@ def test_a_second_request_on_some_seeds_only(digits_benchmark, tmp_path):
         check_sequential({"setting": "random", "methods": ["finetune"], "seeds": "0"}, plan)
     out, stamps = copied_outputs(digits_benchmark, tmp_path)
     sequential = {"setting": "random", "fraction": 0.05, "methods": ["multigan"], "seeds": [0]}
-    summary = rerun(digits_benchmark, tmp_path, out, sequential=sequential)
+    summary = rerun(digits_benchmark, tmp_path, out, sequential=sequential, report_focus=["inversion_only"])
     assert {(r["seed"], r["name"]) for r in summary["records"] if r["request"] == "second"} == {
         (0, "retrained"), (0, "multigan")}
+    report = (tmp_path / "report" / "digits.md").read_text()  # the focus run against every other, per setting
+    assert report.count("inversion_only vs each other method") + report.count("Best (inversion_only)") == 2
     assert {p for p, stamp in stamps.items() if p.stat().st_mtime_ns != stamp} == set()  # every run reused
+
+
+def test_report_compares_a_focus_method_with_every_other():
+    gaps = {"retrained": [0, 0, 0], "original": [10, 11, 12], "a": [1, 2, 3], "b": [2, 4, 7], "c": [5, 5.5, 6.5]}
+    records = gap_records(gaps) + gap_records({"single": [50]})
+    runs, pairs = aggregate(records)["first"]["s"], paired_differences(records)["first"]["s"]
+    lines = format_versus(runs, pairs, "c")
+    assert lines[0] == "c vs each other method: mean diff of Avg Gap (other - c) [95% CI], paired by seed:"
+    assert "| a | -3.67 [-4.38, -2.95] | 3 | c higher |" in lines  # the mirror of a - c in the test above
+    assert "| b | -1.33 [-5.70, +3.03] | 3 | within noise |" in lines
+    assert "| original | +5.33 [+4.62, +6.05] | 3 | c lower |" in lines
+    assert "| single | +45.00 | 1 | no interval |" in lines and not any("retrained" in line for line in lines)
+    assert format_versus(runs, pairs, "nowhere") == []

@@ -94,6 +94,11 @@ class BenchmarkArguments(DataArguments, ScratchModelArguments):
     )
     report_dir: str = field(default="benchmarks/results", metadata={"help": "Where benchmark.json, the report and plot go."})
     report_name: str = field(default="benchmark", metadata={"help": "File stem of the JSON, Markdown and PNG."})
+    report_focus: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Run names the report also compares with every other run (paired Avg Gap differences "
+                          "over seeds, 95% intervals), e.g. [multigan]; the lowest run is always compared."},
+    )
     benchmarks_md: str | None = field(
         default=None, metadata={"help": "Also write the report into this Markdown file, between markers."}
     )
@@ -384,7 +389,7 @@ def run_benchmark(args: BenchmarkArguments, base: UnlearningConfig) -> dict[str,
     stem = os.path.join(args.report_dir, args.report_name)
     with open(stem + ".json", "w") as f:
         json.dump(summary, f, indent=2)
-    report = format_report(summary, args.report_name)
+    report = format_report(summary, args.report_name, args.report_focus)
     report += f"\n![Avg Gap vs time]({os.path.basename(stem)}.png)\n" if args.benchmarks_md is None else ""
     with open(stem + ".md", "w") as f:
         f.write(report)

@@ -112,8 +112,34 @@ def format_paired(runs: dict[str, Any], pairs: list[dict[str, Any]]) -> list[str
             "", "| method | mean diff [95% CI] | n |", "|---|---|---|", *rows, ""]
 
 
-def format_report(summary: dict[str, Any], title: str) -> str:
-    """The Markdown report: one table per request and forget setting, mean ± std over seeds."""
+def format_versus(runs: dict[str, Any], pairs: list[dict[str, Any]], focus: str) -> list[str]:
+    """Markdown: `focus` against every other run (but the retrained reference), paired by seed: the mean
+    difference of Avg Gap (other - focus) with its 95% interval and what it says: "focus lower" or "focus
+    higher" when the interval excludes 0, "within noise" when it holds 0, "no interval" below 2 seeds."""
+    if focus not in runs or "avg_gap" not in runs[focus]:
+        return []
+    rows = []
+    for other in sorted((n for n in runs if n not in (focus, "retrained") and "avg_gap" in runs[n]),
+                        key=lambda n: runs[n]["avg_gap"]["mean"]):
+        diff = versus(pairs, other, focus)
+        if diff is None:
+            continue
+        if diff["low"] is None:
+            rows.append(f"| {other} | {diff['mean']:+.2f} | {diff['n']} | no interval |")
+            continue
+        verdict = ("within noise" if diff["low"] <= 0 <= diff["high"]
+                   else f"{focus} lower" if diff["low"] > 0 else f"{focus} higher")
+        rows.append(f"| {other} | {diff['mean']:+.2f} [{diff['low']:+.2f}, {diff['high']:+.2f}] | {diff['n']} | "
+                    f"{verdict} |")
+    if not rows:
+        return []
+    return [f"{focus} vs each other method: mean diff of Avg Gap (other - {focus}) [95% CI], paired by seed:", "",
+            "| method | mean diff [95% CI] | n | verdict |", "|---|---|---|---|", *rows, ""]
+
+
+def format_report(summary: dict[str, Any], title: str, focus: list[str] | tuple[str, ...] = ()) -> str:
+    """The Markdown report: one table per request and forget setting, mean ± std over seeds, the lowest mean
+    Avg Gap against every other run, and each run named in `focus` against every other run."""
     seeds = summary.get("seeds_by_setting") or {}
     if len({tuple(s) for s in seeds.values()}) > 1:
         seeds_text = "; ".join(f"{setting} {s}" for setting, s in seeds.items())
@@ -145,7 +171,13 @@ def format_report(summary: dict[str, Any], title: str) -> str:
                         cells.append(f"{stat['mean']:.{decimals}f}")
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
             lines.append("")
-            lines += format_paired(runs, paired.get(request, {}).get(setting, []))
+            pairs = paired.get(request, {}).get(setting, [])
+            lines += format_paired(runs, pairs)
+            best = min((n for n in runs if n != "retrained" and "avg_gap" in runs[n]),
+                       key=lambda n: runs[n]["avg_gap"]["mean"], default=None)
+            for name in focus:
+                if name != best:  # the best's table is already there
+                    lines += format_versus(runs, pairs, name)
     return "\n".join(lines)
 
 
