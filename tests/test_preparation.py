@@ -131,5 +131,18 @@ def test_a_fine_tuning_budget_that_scales_with_the_forget_set(trained_model_dir,
     trainer = UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"])
     forget = len(trainer.forget_dataset)
     assert len(trainer.retain_train_dataset()) == int(np.ceil(2.5 * forget))
-    with pytest.raises(OptionError, match="num_retain_samples = 100 and retain_samples_per_forget = 2.0 are both set"):
+    with pytest.raises(OptionError, match="num_retain_samples = 100 and retain_samples_per_forget = 2 are both set"):
         UnlearningConfig(str(tmp_path / "x"), num_retain_samples=100, retain_samples_per_forget=2)
+
+
+def test_options_added_later_stay_out_of_benchmark_keys_at_their_defaults(tmp_path):
+    from hf_unlearn.commands.benchmark_keys import KEYED_WHEN_SET, ArtefactKeys
+
+    keys = ArtefactKeys(str(tmp_path), True, print)
+    plain = keys.config_identity(UnlearningConfig(str(tmp_path / "a")))
+    assert not set(KEYED_WHEN_SET) & set(plain)  # runs keyed before these options existed keep their keys
+    for option, value in (("gan_adapt_steps", 50), ("retain_samples_per_forget", 2.0)):
+        changed = keys.config_identity(UnlearningConfig(str(tmp_path / "a"), **{option: value}))
+        assert changed[option] == value and {k: v for k, v in changed.items() if k != option} == plain
+    for option, default in KEYED_WHEN_SET.items():  # the defaults written here are the config's
+        assert getattr(UnlearningConfig(str(tmp_path / "a")), option) == default

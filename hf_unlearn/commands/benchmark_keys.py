@@ -30,6 +30,10 @@ UNKEYED_FIELDS = ("output_dir", "run_name", "local_rank", "resume_from_checkpoin
                   "project")
 UNKEYED_PREFIXES = ("logging_", "log_", "hub_", "push_", "publish_", "trackio_")
 
+#: Options added after benchmarks were keyed, with their defaults: at the default they stay out of a run's key
+#: (the run computes what it did before they existed, so its key and the runs made under it stay valid).
+KEYED_WHEN_SET = {"prepared_generator_path": None, "gan_adapt_steps": 100, "retain_samples_per_forget": None}
+
 #: Options the original's recipe takes from the unlearning config (`ClassifierRecipe.training_args` starts
 #: from it) that change the original's weights; the rest of that config is about unlearning.
 ORIGINAL_TRAINING_FIELDS = ("optim", "optim_args", "adam_beta1", "adam_beta2", "adam_epsilon",
@@ -129,7 +133,8 @@ class ArtefactKeys:
         """A run's resolved config as it enters its key: the public fields but the `UNKEYED_FIELDS`, with the
         paths to other artefacts (retain generator, earlier forget sets) as their `identity`."""
         public = {k: v for k, v in public_config(config).items()
-                  if k not in UNKEYED_FIELDS and not k.startswith(UNKEYED_PREFIXES)}
+                  if k not in UNKEYED_FIELDS and not k.startswith(UNKEYED_PREFIXES)
+                  and not (k in KEYED_WHEN_SET and v == KEYED_WHEN_SET[k])}
         public["retain_generator_path"] = self.identity(public.get("retain_generator_path"))
         if public.get("prepared_generator_path"):
             public["prepared_generator_path"] = self.identity(public["prepared_generator_path"])
