@@ -26,8 +26,9 @@ def best_per_setting(summary: dict[str, Any]) -> dict[str, dict[str, list[dict[s
         if record["request"] != "first" or record["name"] in ("original", "retrained"):
             continue
         groups = out.setdefault(record["setting"], {})
-        groups.setdefault(record["method"], []).append(record)
-        if record["method"] == "multigan" and uses_gan_data(summary["methods"][record["name"]]):
+        base = record["name"].split("[")[0]  # a named variant (e.g. multigan_prepared) is its own group
+        groups.setdefault(base, []).append(record)
+        if base == "multigan" and uses_gan_data(summary["methods"][record["name"]]):
             groups.setdefault("multigan (with GAN data)", []).append(record)
     for groups in out.values():
         for records in groups.values():

@@ -83,6 +83,37 @@ def push_folder(folder: str, repo_id: str, *, api: Any = None, token: str | None
         raise mapped from None
 
 
+#: Where `push_preparation` puts a prepared generator in the model's repository.
+PREPARED_DIR = "prepared_generator"
+
+
+def push_preparation(folder: str, repo_id: str, *, api: Any = None, token: str | None = None,
+                     private: bool | None = None, path_in_repo: str = PREPARED_DIR, revision: str | None = None,
+                     commit_message: str = "Prepared data generator (hf-unlearn prepare)") -> Any:
+    """Upload a preparation (`hf-unlearn prepare`: generator, discriminator, `preparation.json`) into
+    `path_in_repo` of the repository of the model it was prepared for, so that any machine can serve that
+    model's deletion requests. It has seen the rows that model was trained on, no more; the push of an
+    unlearned model never carries it (a request does not copy it into its output). Returns the commit info."""
+    from .gan.preparation import PREPARATION_FILE, ROWS_FILE, load_preparation
+
+    if not repo_id:
+        raise ValueError("No repository to push the prepared generator to: set hub_model_id (the repository of the "
+                         "model it was prepared for, e.g. my-org/resnet-cifar10).")
+    load_preparation(folder)  # a folder that holds no finished preparation is refused here, before any upload
+    api = api or HfApi(token=token)
+    try:
+        repo = api.create_repo(repo_id=repo_id, private=private, exist_ok=True, repo_type="model", token=token)
+        return api.upload_folder(repo_id=getattr(repo, "repo_id", repo_id), folder_path=folder, repo_type="model",
+                                 path_in_repo=path_in_repo, commit_message=commit_message, revision=revision,
+                                 token=token, allow_patterns=["generator/*", "discriminator/*", PREPARATION_FILE,
+                                                              ROWS_FILE])
+    except Exception as err:
+        mapped = hub_error(err, repo_id)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
 #: Exception class names (anywhere in the chain of causes) that mean the Hub could not be reached; the HTTP
 #: clients behind huggingface_hub differ between versions (requests, httpx), so they are matched by name.
 NETWORK_ERRORS = ("ConnectError", "ConnectionError", "ConnectTimeout", "ReadTimeout", "TimeoutException",

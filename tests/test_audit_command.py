@@ -55,6 +55,9 @@ def test_reference_cache_key_follows_content_not_how_the_data_was_loaded(tmp_pat
     assert cache_key(train.select(range(49)), config, ReferenceSpec(epochs=30))[0] != key
     assert cache_key(train, {**config, "hidden_sizes": [16]}, ReferenceSpec(epochs=30))[0] != key
     assert cache_key(train, config, ReferenceSpec(epochs=31))[0] != key
+    # references trained with the originals' flips are other models; without, the key is the one cached before
+    assert cache_key(train, config, ReferenceSpec(epochs=30, augmentation="flip"))[0] != key
+    assert "augmentation" not in described["spec"]
 
 
 def test_audit_reports_every_attack_for_every_model_and_reuses_references(tmp_path, digits, trained_model_dir):

@@ -1,9 +1,12 @@
 """`hf-unlearn benchmark` on digits: every record, the aggregate, the paired differences, the report files,
 resuming (keyed on the recipe), per-setting seeds and methods, tuning variants."""
 
+import importlib.util
 import json
 import math
+import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +24,8 @@ from hf_unlearn.commands.benchmark_report import (
     update_markdown,
 )
 from hf_unlearn.evaluation import avg_gap
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_grid_expands_into_named_variants():
@@ -293,3 +298,73 @@ def test_report_compares_a_focus_method_with_every_other():
     assert "| original | +5.33 [+4.62, +6.05] | 3 | c lower |" in lines
     assert "| single | +45.00 | 1 | no interval |" in lines and not any("retrained" in line for line in lines)
     assert format_versus(runs, pairs, "nowhere") == []
+
+
+def test_a_prepared_variant_is_prepared_once_per_seed_and_costs_apart(digits_benchmark, tmp_path):
+    out, _ = copied_outputs(digits_benchmark, tmp_path)
+    prepared = {"method": "multigan", "prepared_generator_path": "per_seed", "gan_adapt_steps": 5,
+                "num_synthetic_retain": 32, "num_synthetic_forget": 32, "retain_samples_per_forget": 2}
+    gan = {"gan_epochs": 1, "gan_min_steps": 10, "gan_generator_channels": 8, "gan_discriminator_channels": 8}
+    summary = rerun(digits_benchmark, tmp_path, out, methods={"prepared": prepared}, **gan,
+                    sequential={"setting": "random", "fraction": 0.05, "methods": ["prepared"], "seeds": [0]})
+    for seed in (0, 1):  # one preparation per seed (the recipe's gan_* options), shared by settings and requests
+        record = json.loads((out / f"seed{seed}" / "prepared" / "preparation.json").read_text())
+        assert record["settings"]["min_steps"] == 10 and record["num_rows"] == record["num_train"]
+        runs = [r for r in summary["records"] if r["seed"] == seed and r["name"] == "prepared"]
+        assert len(runs) == (3 if seed == 0 else 2)
+        for run in runs:  # the one-time cost in its own column; the request pays for no GAN from scratch
+            assert run["metrics"]["one_time_s"] == pytest.approx(record["preparation_s"])
+            assert run["timings"]["gan_retain"] == 0.0
+            assert run["counts"]["finetune_retain"] == 2 * run["counts"]["forget"]
+    second = json.loads((out / "seed0" / "random" / "second_request" / "prepared" /
+                         "unlearning_results.json").read_text())  # unlearned from the first request's model
+    assert second["config"]["prepared_generator_path"] == str(out / "seed0" / "prepared")
+    assert second["config"]["retain_generator_path"] is None and second["timings"]["gan_retain"] == 0.0
+    report = (tmp_path / "report" / "digits.md").read_text()
+    assert "one-time s" in report
+
+
+def test_keys_follow_the_data_content_not_its_files(digits_benchmark, tmp_path):
+    """The same data provisioned again (new modification times, as ../shared is every session) keeps every key:
+    a split enters a key as the SHA-256 of its content, the `data_sha256` its runs record."""
+    root = digits_benchmark[0]
+    out, stamps = copied_outputs(digits_benchmark, tmp_path)
+    for name in ("train.parquet", "test.parquet"):
+        os.utime(root / "data" / name, (1e9, 1e9))  # same bytes, another mtime
+    summary = rerun(digits_benchmark, tmp_path, out)
+    assert {p for p, stamp in stamps.items() if p.stat().st_mtime_ns != stamp} == set()  # every run reused
+    original = json.loads((out / "seed0" / "original" / "benchmark_key.json").read_text())
+    run = json.loads((out / "seed0" / "random" / "finetune" / "unlearning_results.json").read_text())
+    assert original["payload"]["data"]["train"] == run["data_sha256"]
+    assert len(summary["records"]) == len(digits_benchmark[2]["records"])
+
+
+def test_rekey_carries_runs_keyed_on_old_fingerprints_over_after_checking_the_data(digits_benchmark, tmp_path):
+    """benchmarks/rekey_outputs.py: runs keyed on a split's old `datasets` fingerprint get content keys (parents
+    first: a run names its original's key) and are all reused; a folder made on other data is refused."""
+    spec = importlib.util.spec_from_file_location("rekey_outputs", REPO / "benchmarks" / "rekey_outputs.py")
+    rekey = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rekey)
+    out, stamps = copied_outputs(digits_benchmark, tmp_path)
+    stored = rekey.key_files(str(out))
+    digest = stored[str(out / "seed0" / "original")]["payload"]["data"]["train"]
+    test_digest = stored[str(out / "seed0" / "random" / "finetune")]["payload"]["evaluation"]["test"]
+    old = rekey.rekey(stored, {digest: "0123456789abcdef", test_digest: "fedcba9876543210"})  # as before
+    for folder, entry in old.items():
+        (Path(folder) / "benchmark_key.json").write_text(json.dumps(entry))
+    recipe = yaml.safe_load(digits_benchmark[1].read_text())
+    recipe.update(output_dir=str(out), report_dir=str(tmp_path / "report"), benchmarks_md=None)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    result = json.loads((out / "seed0" / "random" / "finetune" / "unlearning_results.json").read_text())
+    result["data_sha256"] = "f" * 64  # one run made on other data: refused, nothing written
+    results = out / "seed0" / "random" / "finetune" / "unlearning_results.json"
+    saved = results.read_text()
+    results.write_text(json.dumps(result))
+    assert rekey.main([str(path), "--write"]) == 1
+    assert json.loads((out / "seed0" / "original" / "benchmark_key.json").read_text()) == old[str(out / "seed0" / "original")]
+    results.write_text(saved)
+    assert rekey.main([str(path), "--write"]) == 0
+    assert {f: e["key"] for f, e in rekey.key_files(str(out)).items()} == {f: e["key"] for f, e in stored.items()}
+    assert main(["benchmark", str(path)]) == 0
+    assert {p for p, stamp in stamps.items() if p.stat().st_mtime_ns != stamp} == set()  # every run reused

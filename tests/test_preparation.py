@@ -141,8 +141,38 @@ def test_options_added_later_stay_out_of_benchmark_keys_at_their_defaults(tmp_pa
     keys = ArtefactKeys(str(tmp_path), True, print)
     plain = keys.config_identity(UnlearningConfig(str(tmp_path / "a")))
     assert not set(KEYED_WHEN_SET) & set(plain)  # runs keyed before these options existed keep their keys
-    for option, value in (("gan_adapt_steps", 50), ("retain_samples_per_forget", 2.0)):
+    for option, value in (("retain_samples_per_forget", 2.0),):
         changed = keys.config_identity(UnlearningConfig(str(tmp_path / "a"), **{option: value}))
         assert changed[option] == value and {k: v for k, v in changed.items() if k != option} == plain
-    for option, default in KEYED_WHEN_SET.items():  # the defaults written here are the config's
-        assert getattr(UnlearningConfig(str(tmp_path / "a")), option) == default
+    for option, value in KEYED_WHEN_SET.items():  # the value a key without the option means: its first default
+        assert option in plain_fields() and (value == getattr(UnlearningConfig(str(tmp_path / "a")), option)
+                                             or option == "gan_adapt_steps")  # default 100, then 25 (measured)
+    # gan_adapt_steps only acts with a preparation: out of a key without one, whatever its value
+    assert keys.config_identity(UnlearningConfig(str(tmp_path / "a"), gan_adapt_steps=7)) == plain
+    prepared = keys.config_identity(UnlearningConfig(str(tmp_path / "a"), prepared_generator_path="p"))
+    assert prepared["gan_adapt_steps"] == 25 and prepared["prepared_generator_path"] == "p"
+    at_first_default = keys.config_identity(UnlearningConfig(str(tmp_path / "a"), prepared_generator_path="p",
+                                                             gan_adapt_steps=100))
+    assert "gan_adapt_steps" not in at_first_default  # as keyed before the default moved: those runs stay valid
+
+
+def plain_fields():
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(UnlearningConfig)}
+
+
+def test_a_preparation_is_pushed_beside_its_model_and_nothing_else(prepared, tmp_path):
+    from hf_unlearn.publish import PREPARED_DIR, push_preparation
+    from tests.test_publish import LocalHub
+
+    hub = LocalHub(tmp_path / "hub")
+    (tmp_path / "extra").mkdir()
+    push_preparation(prepared.path, "org/model", api=hub)
+    pushed = hub.pushed("org/model")
+    assert f"{PREPARED_DIR}/preparation.json" in pushed and f"{PREPARED_DIR}/rows.npy" in pushed
+    assert f"{PREPARED_DIR}/generator/config.json" in pushed and f"{PREPARED_DIR}/discriminator/config.json" in pushed
+    assert all(p.startswith(f"{PREPARED_DIR}/") for p in pushed)  # nothing outside its folder
+    with pytest.raises(OptionError, match="holds no prepared generator"):  # refused before anything is created
+        push_preparation(str(tmp_path / "extra"), "org/other", api=hub)
+    assert hub.pushed("org/other") == set() and ("create_repo", "org/other", None) not in hub.calls

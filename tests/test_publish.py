@@ -19,8 +19,8 @@ TOKEN = "hf_NotARealTokenButSecret0123456789"
 
 
 class LocalHub:
-    """What the tests give instead of `HfApi`: `create_repo` and `upload_folder` write into `root/<repo_id>`,
-    filtering files with huggingface_hub's own pattern matcher."""
+    """What the tests give instead of `HfApi`: `create_repo` and `upload_folder` write into `root/<repo_id>`
+    (under `path_in_repo` when given), filtering files with huggingface_hub's own pattern matcher."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -31,12 +31,13 @@ class LocalHub:
         (self.root / repo_id).mkdir(parents=True, exist_ok=exist_ok)
         return RepoUrl(f"https://huggingface.co/{repo_id}")
 
-    def upload_folder(self, repo_id, folder_path, ignore_patterns=None, allow_patterns=None, **kwargs):
+    def upload_folder(self, repo_id, folder_path, ignore_patterns=None, allow_patterns=None, path_in_repo=None,
+                      **kwargs):
         self.calls.append(("upload_folder", repo_id, tuple(ignore_patterns or ())))
         folder = Path(folder_path)
         files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
         for rel in filter_repo_objects(files, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns):
-            target = self.root / repo_id / rel
+            target = self.root / repo_id / (path_in_repo or "") / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(folder / rel, target)
         return f"https://huggingface.co/{repo_id}/commit/local"

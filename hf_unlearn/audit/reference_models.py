@@ -39,6 +39,8 @@ class ReferenceSpec:
     learning_rate: float = 0.05
     batch_size: int = 128
     seed: int = 0
+    #: as the audited originals were trained ("flip": left-right mirroring; "none"), so that references match them
+    augmentation: str = "none"
 
     def __post_init__(self) -> None:
         self.epochs, self.learning_rate = float(self.epochs), float(self.learning_rate)  # 30 and 30.0: one key
@@ -63,7 +65,10 @@ def cache_key(pool: Dataset, model_config: dict[str, Any], spec: ReferenceSpec) 
     the description it was computed from (written beside the cached models)."""
     architecture = {k: v for k, v in model_config.items() if k not in COSMETIC_CONFIG_KEYS}
     architecture["num_labels"] = len(model_config.get("id2label") or {}) or model_config.get("num_labels")
-    payload = {"pool_sha256": content_digest(pool), "rows": len(pool), "model": architecture, "spec": asdict(spec)}
+    described = asdict(spec)
+    if spec.augmentation == "none":  # as before the option existed: references cached then stay valid
+        described.pop("augmentation")
+    payload = {"pool_sha256": content_digest(pool), "rows": len(pool), "model": architecture, "spec": described}
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16], json.loads(text)
 
@@ -89,7 +94,7 @@ def train_reference_models(pool: Dataset, make_model: Any, processor: Any, spec:
         if base_args.should_save:
             np.save(membership_path + ".tmp.npy", membership)
             os.replace(membership_path + ".tmp.npy", membership_path)
-    recipe = ClassifierRecipe(spec.epochs, spec.learning_rate, spec.batch_size)
+    recipe = ClassifierRecipe(spec.epochs, spec.learning_rate, spec.batch_size, augmentation=spec.augmentation)
     folders = [os.path.join(root, f"ref_{k}") for k in range(spec.num_models)]
     missing = [k for k, f in enumerate(folders) if not os.path.isfile(os.path.join(f, "model.safetensors"))]
     PartialState().wait_for_everyone()  # every rank has listed the same files before any is written
@@ -98,7 +103,8 @@ def train_reference_models(pool: Dataset, make_model: Any, processor: Any, spec:
         start = time.perf_counter()
         torch.manual_seed(spec.seed * 1000 + k)
         args = recipe.training_args(folder + ".tmp", spec.seed * 1000 + k, base_args)
-        model = train_classifier(make_model(), processor, pool.select(np.flatnonzero(membership[k])), args)
+        model = train_classifier(make_model(), processor, pool.select(np.flatnonzero(membership[k])), args,
+                                 recipe.augmentation)
         if args.should_save:
             model.save_pretrained(folder + ".tmp")
             os.replace(folder + ".tmp", folder)  # a half-trained reference never looks finished

@@ -102,7 +102,7 @@ def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
 
     show = config.should_log and not config.disable_tqdm  # progress bars on the main process
     spec = ReferenceSpec(args.num_reference_models, args.original_epochs, args.original_learning_rate,
-                         args.original_batch_size, config.seed)
+                         args.original_batch_size, config.seed, args.original_augmentation)
     folders, membership = train_reference_models(data.pool, make_model, processor, spec, config,
                                                  args.reference_cache_dir, log=log, progress=show)
     log(f"{len(folders)} reference models ready ({os.path.dirname(folders[0])})")

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -36,9 +36,16 @@ from ..forget import ForgetSet
 from ..gan.preparation import PREPARATION_FILE, Preparation, load_preparation, prepare_generator
 from ..scratch import train_classifier
 from ..trainer import UnlearningTrainer
-from .arguments import DataArguments, ScratchModelArguments, as_dict, load_splits
+from .arguments import DataArguments, as_dict, load_splits
 from .benchmark_keys import ORIGINAL_TRAINING_FIELDS, ArtefactKeys, artefact_key, fingerprint, load_result
-from .benchmark_plan import Setting, check_sequential, configure, method_variants, plan_settings
+from .benchmark_plan import (  # noqa: F401  (BenchmarkArguments: re-exported, `hf-unlearn benchmark` reads it here)
+    BenchmarkArguments,
+    Setting,
+    check_sequential,
+    configure,
+    method_variants,
+    plan_settings,
+)
 from .benchmark_report import (
     REPORT_COLUMNS,
     aggregate,
@@ -55,54 +62,6 @@ PER_SEED = "per_seed"
 PREPARATION_FIELDS = ("gan_latent_dim", "gan_generator_channels", "gan_discriminator_channels", "gan_resolution",
                       "gan_epochs", "gan_min_steps", "gan_batch_size", "gan_learning_rate", "gan_beta1", "gan_beta2",
                       "bf16", "fp16")
-
-
-@dataclass
-class BenchmarkArguments(DataArguments, ScratchModelArguments):
-    """What to compare: seeds, forget settings, methods (with their settings) and an optional tuning grid."""
-
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2],
-                             metadata={"help": "Training seeds (one original each); a forget setting may name its own."})
-    forget_settings: dict | str | None = field(
-        default=None,
-        metadata={"help": "Name -> forget-set options, e.g. {random_10: {forget_fraction: 0.1}, "
-                          "class_cat: {forget_classes: [cat]}}. A setting may also carry `seeds: [..]` (instead of "
-                          "`seeds`) and `methods: {name: overrides}` (merged over that entry of `methods`)."},
-    )
-    methods: dict | str | None = field(
-        default=None,
-        metadata={"help": "Method name -> its config overrides (learning_rate, num_train_epochs, method_args, ...); "
-                          "a key that is not a method name runs a named variant of the method given as `method`."},
-    )
-    grid: dict | str | None = field(
-        default=None,
-        metadata={"help": "Tuning: method -> {option: [values]} (or a list of such grids); every combination runs "
-                          "as a variant named `method[option=value,...]`; `method_args.x` sets a method option and "
-                          "`a+b` sets two options to one value. Use with validation_samples, never the test split."},
-    )
-    validation_samples: int = field(
-        default=0,
-        metadata={"help": "When > 0, score on this many training rows after max_train_samples (never trained on) "
-                          "instead of the test split: the split to choose hyperparameters on."},
-    )
-    sequential: dict | str | None = field(
-        default=None,
-        metadata={"help": "A second deletion request after the first: {setting: name, fraction: 0.05, "
-                          "methods: [..], seeds: [..], reuse_retain_generator: true} (seeds: a subset of the setting's; "
-                          "default all). Its rows are drawn from the first "
-                          "request's retain set; its reference is retrained without both forget sets."},
-    )
-    report_dir: str = field(default="benchmarks/results", metadata={"help": "Where benchmark.json, the report and plot go."})
-    report_name: str = field(default="benchmark", metadata={"help": "File stem of the JSON, Markdown and PNG."})
-    report_focus: list[str] = field(
-        default_factory=list,
-        metadata={"help": "Run names the report also compares with every other run (paired Avg Gap differences "
-                          "over seeds, 95% intervals), e.g. [multigan]; the lowest run is always compared."},
-    )
-    benchmarks_md: str | None = field(
-        default=None, metadata={"help": "Also write the report into this Markdown file, between markers."}
-    )
-    command: str | None = field(default=None, metadata={"help": "Command line recorded in the report (default: argv)."})
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -125,6 +84,7 @@ class Benchmark:
         #: set by `execute`: the data, the model factory and processor, what the runs are scored on
         self.train = self.test = self.make_model = self.processor = None
         self.evaluation: dict[str, Any] = {}
+        self.train_digest: str | None = None  # the training split's content digest, in every key (`fingerprint`)
         #: first-request run folder -> the retain generator it was given (None: it trained its own, if any)
         self.retain_generator_of: dict[str, str | None] = {}
         self.records: list[dict[str, Any]] = []
@@ -157,7 +117,7 @@ class Benchmark:
         the image processor and the training recipe. Each retrained reference is trained alike, on its retain set."""
         args = self.args
         return {"data": {"dataset_name": args.dataset_name, "train_split": args.train_split,
-                         "max_train_samples": args.max_train_samples, "train": fingerprint(self.train),
+                         "max_train_samples": args.max_train_samples, "train": self.train_digest,
                          "image_column": self.base.image_column, "label_column": self.base.label_column},
                 "model_config": as_dict(args.model_config), "pretrained_model": args.pretrained_model,
                 "image_processor": as_dict(args.image_processor), "recipe": asdict(self.recipe),
@@ -282,8 +242,10 @@ class Benchmark:
         """Every seed an original is needed for (by some setting), then each of its settings; the summary."""
         self.train, self.test = self.load_data()
         self.make_model, self.processor = scratch_setup(self.args, self.train, self.base)
+        columns = (self.base.image_column, self.base.label_column)
+        self.train_digest = fingerprint(self.train, *columns)  # content, not files: keys hold across copies
         self.evaluation = {"test_split": self.args.test_split, "max_test_samples": self.args.max_test_samples,
-                           "validation_samples": self.args.validation_samples, "test": fingerprint(self.test)}
+                           "validation_samples": self.args.validation_samples, "test": fingerprint(self.test, *columns)}
         for seed in dict.fromkeys(seed for setting in self.plan.values() for seed in setting.seeds):
             original, original_s = self.original(seed)
             self.log(f"seed {seed}: original model ready ({original_s:.0f}s to train)")

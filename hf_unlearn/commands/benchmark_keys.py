@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 from ..config import UnlearningConfig, public_config
 from ..constants import RESULTS_FILE
+from ..data import content_digest, find_columns
+from ..errors import DataError
 from ..safety import write_json_atomic
 
 KEY_FILE = "benchmark_key.json"
@@ -30,9 +32,12 @@ UNKEYED_FIELDS = ("output_dir", "run_name", "local_rank", "resume_from_checkpoin
                   "project")
 UNKEYED_PREFIXES = ("logging_", "log_", "hub_", "push_", "publish_", "trackio_")
 
-#: Options added after benchmarks were keyed, with their defaults: at the default they stay out of a run's key
-#: (the run computes what it did before they existed, so its key and the runs made under it stay valid).
+#: Options added after benchmarks were keyed, with the value a key leaves them out at (their defaults when they
+#: were added): runs computing what they did before the options existed keep their keys. A key without one of
+#: them means this value.
 KEYED_WHEN_SET = {"prepared_generator_path": None, "gan_adapt_steps": 100, "retain_samples_per_forget": None}
+#: Options that only act with another one set: left out of a key without it (they change nothing there).
+ONLY_WITH = {"gan_adapt_steps": "prepared_generator_path"}
 
 #: Options the original's recipe takes from the unlearning config (`ClassifierRecipe.training_args` starts
 #: from it) that change the original's weights; the rest of that config is about unlearning.
@@ -53,10 +58,17 @@ def artefact_key(payload: Any) -> str:
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]
 
 
-def fingerprint(dataset: Any) -> Any:
-    """A cheap identity of a loaded split: its `datasets` fingerprint (which follows the source files and any
-    selection of rows), or its length when it has none."""
-    return getattr(dataset, "_fingerprint", None) or len(dataset)
+def fingerprint(dataset: Any, image_column: str | None = None, label_column: str | None = None) -> Any:
+    """The identity of a loaded split in a key: the SHA-256 of its images' encoded bytes and labels in row order
+    (`content_digest`, the `data_sha256` a run records for its training set), so the same rows key alike
+    wherever and whenever they were loaded from. (A `datasets` fingerprint follows the source files' paths and
+    modification times: data copied or provisioned again under the same name changed every key.) Its length
+    when it has no image and label columns."""
+    try:
+        image, label = find_columns(dataset, image_column, label_column)
+    except DataError:
+        return len(dataset)
+    return content_digest(dataset, image, label)
 
 
 def load_result(folder: str) -> dict[str, Any] | None:
@@ -135,6 +147,9 @@ class ArtefactKeys:
         public = {k: v for k, v in public_config(config).items()
                   if k not in UNKEYED_FIELDS and not k.startswith(UNKEYED_PREFIXES)
                   and not (k in KEYED_WHEN_SET and v == KEYED_WHEN_SET[k])}
+        for option, needs in ONLY_WITH.items():
+            if not public.get(needs):
+                public.pop(option, None)
         public["retain_generator_path"] = self.identity(public.get("retain_generator_path"))
         if public.get("prepared_generator_path"):
             public["prepared_generator_path"] = self.identity(public["prepared_generator_path"])

@@ -1,16 +1,66 @@
-"""What a benchmark recipe asks to run: the method variants (a tuning grid expanded) and, per forget setting,
-its forget options, its seeds and its methods (tuned per setting), checked before anything is trained; and
-the config of one run (`configure`)."""
+"""What a benchmark recipe asks to run: its options (`BenchmarkArguments`), the method variants (a tuning grid
+expanded) and, per forget setting, its forget options, its seeds and its methods (tuned per setting), checked
+before anything is trained; and the config of one run (`configure`)."""
 
 from __future__ import annotations
 
 import copy
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import UnlearningConfig, check_option
 from ..methods import get_method
+from .arguments import DataArguments, ScratchModelArguments
+
+
+@dataclass
+class BenchmarkArguments(DataArguments, ScratchModelArguments):
+    """What to compare: seeds, forget settings, methods (with their settings) and an optional tuning grid."""
+
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2],
+                             metadata={"help": "Training seeds (one original each); a forget setting may name its own."})
+    forget_settings: dict | str | None = field(
+        default=None,
+        metadata={"help": "Name -> forget-set options, e.g. {random_10: {forget_fraction: 0.1}, "
+                          "class_cat: {forget_classes: [cat]}}. A setting may also carry `seeds: [..]` (instead of "
+                          "`seeds`) and `methods: {name: overrides}` (merged over that entry of `methods`)."},
+    )
+    methods: dict | str | None = field(
+        default=None,
+        metadata={"help": "Method name -> its config overrides (learning_rate, num_train_epochs, method_args, ...); "
+                          "a key that is not a method name runs a named variant of the method given as `method`."},
+    )
+    grid: dict | str | None = field(
+        default=None,
+        metadata={"help": "Tuning: method -> {option: [values]} (or a list of such grids); every combination runs "
+                          "as a variant named `method[option=value,...]`; `method_args.x` sets a method option and "
+                          "`a+b` sets two options to one value. Use with validation_samples, never the test split."},
+    )
+    validation_samples: int = field(
+        default=0,
+        metadata={"help": "When > 0, score on this many training rows after max_train_samples (never trained on) "
+                          "instead of the test split: the split to choose hyperparameters on."},
+    )
+    sequential: dict | str | None = field(
+        default=None,
+        metadata={"help": "A second deletion request after the first: {setting: name, fraction: 0.05, "
+                          "methods: [..], seeds: [..], reuse_retain_generator: true} (seeds: a subset of the setting's; "
+                          "default all). Its rows are drawn from the first "
+                          "request's retain set; its reference is retrained without both forget sets."},
+    )
+    report_dir: str = field(default="benchmarks/results", metadata={"help": "Where benchmark.json, the report and plot go."})
+    report_name: str = field(default="benchmark", metadata={"help": "File stem of the JSON, Markdown and PNG."})
+    report_focus: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Run names the report also compares with every other run (paired Avg Gap differences "
+                          "over seeds, 95% intervals), e.g. [multigan]; the lowest run is always compared."},
+    )
+    benchmarks_md: str | None = field(
+        default=None, metadata={"help": "Also write the report into this Markdown file, between markers."}
+    )
+    command: str | None = field(default=None, metadata={"help": "Command line recorded in the report (default: argv)."})
+
 
 #: Forget-set options: each run has its own (none of the base config's).
 FORGET_KEYS = ("forget_fraction", "forget_classes", "forget_indices", "forget_seed")
@@ -60,6 +110,7 @@ def configure(base: UnlearningConfig, output_dir: str, seed: int, method: str, o
         if not hasattr(config, key):
             raise ValueError(f"Unknown option {key!r} in the benchmark recipe (for {method}).")
         setattr(config, key, check_option(key, value))
+    config.resolve_request_budget()  # as a config made from these options resolves it
     return config
 
 

@@ -1,6 +1,7 @@
 """`hf-unlearn prepare RECIPE.yaml`: train the data generator of a trained model and its training set once (the
 recipe's `model_name_or_path` and data), so that every later Multi-GAN deletion request on that model trains
-no GAN from scratch. Written to `prepared_generator_path` (the folder requests then read), else `output_dir`."""
+no GAN from scratch. Written to `prepared_generator_path` (the folder requests then read), else `output_dir`;
+with `push_to_hub`, also uploaded into `prepared_generator/` of `hub_model_id` (the model's own repository)."""
 
 from __future__ import annotations
 
@@ -31,4 +32,12 @@ def prepare_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[
               f"{record['num_train']} training rows: {preparation.path}\n"
               f"Deletion requests on this model use it with `prepared_generator_path: {preparation.path}` "
               "(method multigan).", flush=True)
+    if config.push_to_hub and config.should_save:  # beside the model it serves, in its repository
+        from ..publish import PREPARED_DIR, push_preparation
+
+        push_preparation(preparation.path, config.hub_model_id, token=config.hub_token,
+                         private=config.hub_private_repo, revision=config.hub_revision)
+        print(f"[hf-unlearn] pushed to {config.hub_model_id}/{PREPARED_DIR}: download it with "
+              f"huggingface_hub.snapshot_download({config.hub_model_id!r}, allow_patterns='{PREPARED_DIR}/*') and "
+              "point prepared_generator_path at that folder.", flush=True)
     return record
