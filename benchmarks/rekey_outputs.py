@@ -30,7 +30,7 @@ import sys
 from hf_unlearn import UnlearningConfig
 from hf_unlearn.commands.arguments import parse_recipe
 from hf_unlearn.commands.benchmark import Benchmark, BenchmarkArguments
-from hf_unlearn.commands.benchmark_keys import KEY_FILE, artefact_key, canonical_json, fingerprint
+from hf_unlearn.commands.benchmark_keys import KEY_FILE, artefact_key, canonical_json
 from hf_unlearn.constants import RESULTS_FILE
 from hf_unlearn.safety import write_json_atomic
 
@@ -95,9 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     args, base = parse_recipe([opts.recipe], (BenchmarkArguments, UnlearningConfig), command="benchmark")
     benchmark = Benchmark(args, base)
-    train, test = benchmark.load_data()
-    columns = (base.image_column, base.label_column)
-    train_digest, test_digest = fingerprint(train, *columns), fingerprint(test, *columns)
+    benchmark.load_keyed_data()  # the digests the benchmark itself keys on
+    train_digest, test_digest, test = benchmark.train_digest, benchmark.evaluation["test"], benchmark.test
     root = os.path.abspath(base.output_dir)
     stored = key_files(root)
     bad = [folder for folder, entry in stored.items() if artefact_key(entry["payload"]) != entry["key"]]

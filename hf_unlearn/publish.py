@@ -70,12 +70,19 @@ def push_folder(folder: str, repo_id: str, *, api: Any = None, token: str | None
         if not os.path.isfile(os.path.join(folder, required)):
             raise GateError(f"{folder!r} has no {required}: rerun the unlearning (or `hf-unlearn card {folder}`) "
                             "before pushing.")
+    return upload(folder, repo_id, api=api, token=token, private=private, commit_message=commit_message,
+                  revision=revision, ignore_patterns=ignore_patterns(include_generators, include_forget_generator))
+
+
+def upload(folder: str, repo_id: str, *, api: Any = None, token: str | None = None, private: bool | None = None,
+           **upload_options: Any) -> Any:
+    """Create the model repository (if needed) and upload `folder` with `upload_options` (patterns, path in the
+    repo, commit message, revision); a failure at the Hub becomes a one-line `HubError` (`hub_error`)."""
     api = api or HfApi(token=token)
     try:
         repo = api.create_repo(repo_id=repo_id, private=private, exist_ok=True, repo_type="model", token=token)
         return api.upload_folder(repo_id=getattr(repo, "repo_id", repo_id), folder_path=folder, repo_type="model",
-                                 commit_message=commit_message, revision=revision, token=token,
-                                 ignore_patterns=ignore_patterns(include_generators, include_forget_generator))
+                                 token=token, **upload_options)
     except Exception as err:
         mapped = hub_error(err, repo_id)
         if mapped is None:
@@ -100,18 +107,9 @@ def push_preparation(folder: str, repo_id: str, *, api: Any = None, token: str |
         raise ValueError("No repository to push the prepared generator to: set hub_model_id (the repository of the "
                          "model it was prepared for, e.g. my-org/resnet-cifar10).")
     load_preparation(folder)  # a folder that holds no finished preparation is refused here, before any upload
-    api = api or HfApi(token=token)
-    try:
-        repo = api.create_repo(repo_id=repo_id, private=private, exist_ok=True, repo_type="model", token=token)
-        return api.upload_folder(repo_id=getattr(repo, "repo_id", repo_id), folder_path=folder, repo_type="model",
-                                 path_in_repo=path_in_repo, commit_message=commit_message, revision=revision,
-                                 token=token, allow_patterns=["generator/*", "discriminator/*", PREPARATION_FILE,
-                                                              ROWS_FILE])
-    except Exception as err:
-        mapped = hub_error(err, repo_id)
-        if mapped is None:
-            raise
-        raise mapped from None
+    return upload(folder, repo_id, api=api, token=token, private=private, path_in_repo=path_in_repo,
+                  commit_message=commit_message, revision=revision,
+                  allow_patterns=["generator/*", "discriminator/*", PREPARATION_FILE, ROWS_FILE])
 
 
 #: Exception class names (anywhere in the chain of causes) that mean the Hub could not be reached; the HTTP

@@ -238,14 +238,20 @@ class Benchmark:
                             ref_result["counts"], train_s=original_s, max_grad_norm=clipping)
 
     # -------------------------------------------------------------------------------------- main loop
-    def execute(self) -> dict[str, Any]:
-        """Every seed an original is needed for (by some setting), then each of its settings; the summary."""
+    def load_keyed_data(self) -> None:
+        """The training and test (or validation) splits, and how they enter every key: the content digest of the
+        training split (`train_digest`) and of the scored split (in `evaluation`); content, not files, so that
+        keys hold across copies of the data."""
         self.train, self.test = self.load_data()
-        self.make_model, self.processor = scratch_setup(self.args, self.train, self.base)
         columns = (self.base.image_column, self.base.label_column)
-        self.train_digest = fingerprint(self.train, *columns)  # content, not files: keys hold across copies
+        self.train_digest = fingerprint(self.train, *columns)
         self.evaluation = {"test_split": self.args.test_split, "max_test_samples": self.args.max_test_samples,
                            "validation_samples": self.args.validation_samples, "test": fingerprint(self.test, *columns)}
+
+    def execute(self) -> dict[str, Any]:
+        """Every seed an original is needed for (by some setting), then each of its settings; the summary."""
+        self.load_keyed_data()
+        self.make_model, self.processor = scratch_setup(self.args, self.train, self.base)
         for seed in dict.fromkeys(seed for setting in self.plan.values() for seed in setting.seeds):
             original, original_s = self.original(seed)
             self.log(f"seed {seed}: original model ready ({original_s:.0f}s to train)")

@@ -77,13 +77,28 @@ def versus(pairs: list[dict[str, Any]], a: str, b: str) -> dict[str, Any] | None
     return None
 
 
+def scored_runs(runs: dict[str, Any]) -> list[str]:
+    """The runs with an Avg Gap, but the retrained reference (whose Avg Gap is 0 by definition)."""
+    return [n for n in runs if n != "retrained" and "avg_gap" in runs[n]]
+
+
+def lowest_run(runs: dict[str, Any]) -> str | None:
+    """The run with the lowest mean Avg Gap (the first listed on a tie), or None."""
+    return min(scored_runs(runs), key=lambda n: runs[n]["avg_gap"]["mean"], default=None)
+
+
+def interval_text(diff: dict[str, Any]) -> str:
+    """A paired difference with its 95% interval, e.g. `+1.90 [+0.51, +3.29]`."""
+    return f"{diff['mean']:+.2f} [{diff['low']:+.2f}, {diff['high']:+.2f}]"
+
+
 def format_paired(runs: dict[str, Any], pairs: list[dict[str, Any]]) -> list[str]:
     """Markdown under a table: the run with the lowest mean Avg Gap, whether its paired 95% interval against
     each other run excludes 0, and a table of the differences (other - best)."""
-    names = [n for n in runs if n != "retrained" and "avg_gap" in runs[n]]
+    names = scored_runs(runs)
     if len(names) < 2:
         return []
-    best = min(names, key=lambda n: runs[n]["avg_gap"]["mean"])
+    best = lowest_run(runs)
     rows, ties, untested = [], [], []
     for other in sorted((n for n in names if n != best), key=lambda n: runs[n]["avg_gap"]["mean"]):
         diff = versus(pairs, other, best) or {"n": 0, "mean": None, "low": None}
@@ -92,7 +107,7 @@ def format_paired(runs: dict[str, Any], pairs: list[dict[str, Any]]) -> list[str
         elif diff["low"] is None:
             text = f"{diff['mean']:+.2f}, no interval"
         else:
-            text = f"{diff['mean']:+.2f} [{diff['low']:+.2f}, {diff['high']:+.2f}]"
+            text = interval_text(diff)
         rows.append(f"| {other} | {text} | {diff['n']} |")
         if diff["low"] is None:
             untested.append(f"{other} (n={diff['n']})")
@@ -119,8 +134,7 @@ def format_versus(runs: dict[str, Any], pairs: list[dict[str, Any]], focus: str)
     if focus not in runs or "avg_gap" not in runs[focus]:
         return []
     rows = []
-    for other in sorted((n for n in runs if n not in (focus, "retrained") and "avg_gap" in runs[n]),
-                        key=lambda n: runs[n]["avg_gap"]["mean"]):
+    for other in sorted((n for n in scored_runs(runs) if n != focus), key=lambda n: runs[n]["avg_gap"]["mean"]):
         diff = versus(pairs, other, focus)
         if diff is None:
             continue
@@ -129,8 +143,7 @@ def format_versus(runs: dict[str, Any], pairs: list[dict[str, Any]], focus: str)
             continue
         verdict = ("within noise" if diff["low"] <= 0 <= diff["high"]
                    else f"{focus} lower" if diff["low"] > 0 else f"{focus} higher")
-        rows.append(f"| {other} | {diff['mean']:+.2f} [{diff['low']:+.2f}, {diff['high']:+.2f}] | {diff['n']} | "
-                    f"{verdict} |")
+        rows.append(f"| {other} | {interval_text(diff)} | {diff['n']} | {verdict} |")
     if not rows:
         return []
     return [f"{focus} vs each other method: mean diff of Avg Gap (other - {focus}) [95% CI], paired by seed:", "",
@@ -173,8 +186,7 @@ def format_report(summary: dict[str, Any], title: str, focus: list[str] | tuple[
             lines.append("")
             pairs = paired.get(request, {}).get(setting, [])
             lines += format_paired(runs, pairs)
-            best = min((n for n in runs if n != "retrained" and "avg_gap" in runs[n]),
-                       key=lambda n: runs[n]["avg_gap"]["mean"], default=None)
+            best = lowest_run(runs)
             for name in focus:
                 if name != best:  # the best's table is already there
                     lines += format_versus(runs, pairs, name)
