@@ -14,6 +14,7 @@ from .methods.base import parse_method_args
 from .methods.registry import get_method
 from .options import OptionError, at_least, check_range, coerce, non_negative, positive, unit_interval
 from .safety import is_secret_key
+from .stopping import STOP_RULES
 
 INVERSION_STRATEGIES = ("complement", "random_other", "least_likely")
 #: Real retain rows per forget row a request on a prepared generator fine-tunes on when no budget is given: the
@@ -145,6 +146,52 @@ class UnlearningConfig(TrainingArguments):
     )
     mia_splits: int = field(default=10, metadata={"help": "Cross-validation splits of the membership-inference attack."})
 
+    # ----- stopping rule (any method) -----
+    stop_when: str | None = field(
+        default=None,
+        metadata={"help": "`indistinguishable`: stop fine-tuning when the forget set looks like data the model never "
+                          "saw, as it would to a model retrained without it. Every `stop_check_steps` the forget rows' "
+                          "per-sample losses are compared with those of held-out rows of the same classes (the trainer's "
+                          "`holdout_dataset`, `--holdout_split` on the command line: never the test split) by a "
+                          "class-stratified loss-attack AUC and its interval; fine-tuning stops when the interval holds "
+                          "0.5 and the held-out accuracy is within stop_accuracy_drop of the original's (class "
+                          "requests: when the class is no longer predicted; sequential requests: every earlier forget "
+                          "set is checked too), or when the interval falls below 0.5 (over-forgotten: the model goes "
+                          "back to the check closest to the targets). Never runs past the budget (num_train_epochs / "
+                          "max_steps). Default: off (the fixed budget); `none` turns a recipe's rule off."},
+    )
+    stop_check_steps: float = field(
+        default=0.25,
+        metadata={"help": "With stop_when: check every N fine-tuning steps (N >= 1), or every fraction N of the "
+                          "budget (0 < N < 1, like eval_steps). Default 0.25: 4 checks."},
+    )
+    stop_max_samples: int = field(
+        default=800,
+        metadata={"help": "With stop_when: forget rows and held-out rows scored at each check (seeded samples of "
+                          "at most this many each): more rows, a tighter interval and a costlier check."},
+    )
+    stop_confidence: float = field(
+        default=0.95, metadata={"help": "With stop_when: confidence of the AUC interval that must hold 0.5."}
+    )
+    stop_accuracy_drop: float = field(
+        default=3.0,
+        metadata={"help": "With stop_when: the most the held-out accuracy (every class but a forgotten one) may fall "
+                          "below the original model's on the same rows, in points, for the rule to stop. A retrained "
+                          "model keeps about the original's accuracy on unseen data; a model broken by fine-tuning "
+                          "would otherwise pass, as it treats forget and held-out rows alike (both wrong)."},
+    )
+    stop_keep_closest: bool = field(
+        default=False,
+        metadata={"help": "With stop_when: when the budget runs out before any check meets the targets, go back to "
+                          "the check closest to them (default: end at the budget, as without the rule: keeping the "
+                          "closest check made finetune worse on CIFAR-10; BENCHMARKS.md)."},
+    )
+    stop_class_rate: float = field(
+        default=0.01,
+        metadata={"help": "With stop_when on a class request: the largest share of the forgotten class's rows "
+                          "(forget and held-out) still predicted as that class when the rule stops."},
+    )
+
     # ----- parameter-efficient fine-tuning (ViT-sized models) -----
     use_peft: bool = field(
         default=False,
@@ -268,6 +315,11 @@ class UnlearningConfig(TrainingArguments):
         if self.gan_resolution is not None and (self.gan_resolution < 8 or self.gan_resolution & (self.gan_resolution - 1)):
             raise OptionError(f"gan_resolution = {self.gan_resolution} must be a power of two >= 8 "
                               "(e.g. gan_resolution: 32), or unset (the data's size).")
+        if isinstance(self.stop_when, str) and self.stop_when.strip().lower() in ("", "none", "off", "no"):
+            self.stop_when = None  # `--stop_when none` on a command line turns a recipe's rule off
+        if self.stop_when is not None and self.stop_when not in STOP_RULES:
+            raise OptionError(f"stop_when = {self.stop_when!r} is not a stopping rule: use {', '.join(STOP_RULES)} "
+                              "(or leave it unset for the fixed budget).")
         parse_gate(self.push_gate)  # a malformed gate fails now, not after the run
         parse_method_args(get_method(self.method).Options, self.method_args, self.method)  # its options too
 
@@ -303,6 +355,9 @@ RANGES: dict[str, tuple[Any, str]] = {
     "gan_beta2": (unit_interval(True), "in [0, 1)"), "num_synthetic_retain": (non_negative, ">= 0"),
     "gan_adapt_steps": (at_least(1), ">= 1"), "retain_samples_per_forget": (positive, "> 0 (or unset: all)"), "num_synthetic_forget": (non_negative, ">= 0"), "num_retain_samples": (at_least(1), ">= 1 (or unset: all)"),
     "eval_retain_samples": (at_least(1), ">= 1 (or unset: all)"), "mia_splits": (at_least(2), ">= 2"),
+    "stop_check_steps": (positive, "> 0"), "stop_max_samples": (at_least(10), ">= 10"),
+    "stop_confidence": (lambda x: 0 < x < 1, "in (0, 1)"),
+    "stop_accuracy_drop": (non_negative, ">= 0"), "stop_class_rate": (unit_interval(True), "in [0, 1)"),
     "lora_r": (at_least(1), ">= 1"), "lora_alpha": (positive, "> 0"), "lora_dropout": (unit_interval(True), "in [0, 1)"),
 }
 #: Example values shown in messages.
@@ -315,7 +370,8 @@ EXAMPLES: dict[str, Any] = {
     "gan_learning_rate": 2e-4, "gan_beta1": 0.5, "gan_beta2": 0.999, "num_synthetic_retain": 500, "gan_adapt_steps": 100,
     "retain_samples_per_forget": 2,
     "num_synthetic_forget": 500, "num_retain_samples": 5000, "eval_retain_samples": 2000, "mia_splits": 10,
-    "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "method": "multigan", "label_inversion": "complement",
+    "stop_when": "indistinguishable", "stop_check_steps": 0.25, "stop_max_samples": 800, "stop_confidence": 0.95,
+    "stop_class_rate": 0.01, "stop_accuracy_drop": 3.0, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "method": "multigan", "label_inversion": "complement",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,8 +25,13 @@ def load_image_dataset(name_or_path: str, split: str | None = None, **kwargs: An
     """Load a dataset from a Hub id, a parquet file / folder, or an image folder.
 
     Whatever the source, the result is an ordinary `datasets` object: the rest of hf-unlearn never knows
-    where it came from.
+    where it came from. A split may be a row range, `train[10000:12000]`, as `datasets` reads it from the Hub.
     """
+    sliced = re.fullmatch(r"\s*(\w+)\s*\[\s*(\d*)\s*:\s*(\d*)\s*\]\s*", split or "")
+    if sliced and (os.path.isdir(name_or_path) or os.path.isfile(name_or_path)):  # `train[10000:12000]`, as the Hub
+        rows = load_image_dataset(name_or_path, sliced.group(1), **kwargs)  # loader reads it for a Hub id
+        start, stop = int(sliced.group(2) or 0), int(sliced.group(3) or len(rows))
+        return rows.select(range(min(start, len(rows)), min(stop, len(rows))))
     if os.path.isfile(name_or_path) and name_or_path.endswith(".parquet"):
         ds = load_dataset("parquet", data_files={"train": name_or_path}, **kwargs)
         return ds["train"] if split in (None, "train") else ds[split]
@@ -259,6 +265,13 @@ def content_digest(dataset: Dataset, image_column: str = "image", label_column: 
             problems[row] = problem
     _refuse_bad_images(problems, verify or "")
     return digest.hexdigest()
+
+
+def image_digests(dataset: Dataset, image_column: str = "image") -> list[str]:
+    """SHA-256 of each row's encoded image, in row order (to find the same image in two datasets)."""
+    import hashlib
+
+    return [hashlib.sha256(data).hexdigest() for _, data, _ in _encoded_images(dataset, image_column, None)]
 
 
 def check_images(dataset: Dataset, image_column: str = "image", what: str = "training set") -> None:

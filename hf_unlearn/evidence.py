@@ -1,6 +1,6 @@
 """Evidence plots, written beside a model and linked from its card: ROC curves and histograms of membership
 attacks per model (an unlearning run's loss attack, or a privacy audit's every attack), and a grid of the
-synthetic images the model was fine-tuned on."""
+synthetic images the model was fine-tuned on, and the stopping rule's trajectory."""
 
 from __future__ import annotations
 
@@ -115,9 +115,50 @@ def plot_synthetic_samples(combined: Dataset, out_dir: str, class_names: list[st
         ax.set_title(("F: " if name == "synthetic_forget" else "") + title, fontsize=7)
     fig.suptitle("synthetic images and their training labels" + (" (F: forget GAN, inverted)"
                                                                   if "synthetic_forget" in sources else ""), fontsize=9)
+    return save_figure(fig, out_dir, "synthetic_samples.png", dpi=110)
+
+
+def save_figure(fig: Any, out_dir: str, name: str, dpi: int) -> str:
+    """Lay out, write `out_dir/name` (the folder made if needed) and close a matplotlib figure; its path."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "synthetic_samples.png")
-    fig.savefig(path, dpi=110)
+    path = os.path.join(out_dir, name)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
+
+
+def plot_trajectory(record: dict[str, Any], out_dir: str) -> str | None:
+    """`stopping_trajectory.png`: each target's statistic (AUC with its interval, or the class rate) and the
+    forget / held-out accuracies against the step, with the kept step marked."""
+    if not record or not record.get("trajectory"):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [c["step"] for c in record["trajectory"]]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for i, target in enumerate(record["targets"]):
+        rows = [c["targets"][i] for c in record["trajectory"]]
+        if target["kind"] == "class":
+            left.plot(steps, [r["class_rate"] for r in rows], "o-", label=f"{target['name']}: class predicted (rate)")
+        else:
+            left.plot(steps, [r["auc"] for r in rows], "o-", label=f"{target['name']}: loss AUC vs held-out")
+            left.fill_between(steps, [r["low"] for r in rows], [r["high"] for r in rows], alpha=0.2)
+        right.plot(steps, [r["forget_accuracy"] for r in rows], "o-", label=f"{target['name']} accuracy")
+        right.plot(steps, [r["holdout_accuracy"] for r in rows], "s--", label=f"held-out ({target['name']}) accuracy")
+    right.plot(steps, [c["utility"]["holdout_accuracy"] for c in record["trajectory"]], "^-", label="held-out accuracy")
+    right.axhline(record["original_holdout_accuracy"] - record["accuracy_drop"], color="r", linewidth=0.5,
+                  label="original's held-out accuracy - accuracy_drop")
+    left.axhline(0.5, color="k", linewidth=0.5)
+    for ax in (left, right):
+        if record.get("kept_step") is not None:
+            ax.axvline(record["kept_step"], color="g", linestyle=":", label="kept")
+        ax.set_xlabel("fine-tuning step")
+        ax.legend(fontsize=7)
+    left.set_title("stop when indistinguishable"), right.set_ylabel("%")
+    return save_figure(fig, out_dir, "stopping_trajectory.png", dpi=120)

@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 from .card import write_report, write_run_card
 from .constants import EVIDENCE_DIR, FORGET_SET_FILE, RESULTS_FILE
 from .evaluation import Predictions
-from .evidence import plot_membership_evidence, plot_synthetic_samples
+from .evidence import plot_membership_evidence, plot_synthetic_samples, plot_trajectory
 from .safety import write_json_atomic
 
 
@@ -35,6 +35,7 @@ class UnlearningResult:
     dataset_name: str | None = None
     input_model: dict[str, Any] = field(default_factory=dict)
     data_sha256: str | None = None
+    stopping: dict[str, Any] | None = None  # the stopping rule's record and trajectory (`stop_when`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +70,8 @@ def write_run_files(output_dir: str, result: UnlearningResult, forget_file: dict
     if result.counts.get("prepared_seen_forget") and not publish_forget_generator:
         sources = ()  # every sample came from a generator that saw the deleted images
     plot_synthetic_samples(combined, evidence, class_names, sources, seed=seed)
+    if result.stopping:
+        plot_trajectory(result.stopping, evidence)
     write_report(output_dir, payload)
     write_run_card(output_dir, payload)
 

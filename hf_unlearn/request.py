@@ -20,6 +20,7 @@ from .data import (
     class_names,
     content_digest,
     find_columns,
+    image_digests,
     to_standard_columns,
 )
 from .forget import ForgetSet, exclude_previous, load_forget_set
@@ -39,14 +40,19 @@ class UnlearningRequest:
     forget_dataset: Dataset
     test_dataset: Dataset | None
     data_sha256: str  # images and labels of the whole training set, in row order
+    holdout_dataset: Dataset | None = None  # rows the model never trained on (the stopping rule's target)
+    holdout_dropped: int = 0  # held-out rows left out because their image is also in the training or test set
 
     @classmethod
     def resolve(cls, args: Any, train_dataset: Dataset, eval_dataset: Dataset | None, num_labels: int,
-                forget_set: ForgetSet | None = None, model_labels: list[str] | None = None) -> UnlearningRequest:
+                forget_set: ForgetSet | None = None, model_labels: list[str] | None = None,
+                holdout_dataset: Dataset | None = None) -> UnlearningRequest:
         """Resolve `forget_set` (default: the forget options of `args`, an `UnlearningConfig`) and
         `args.previous_forget_sets` against `train_dataset`, for a model predicting `num_labels` classes named
-        `model_labels` (its `id2label`, when it names them)."""
-        for what, data in (("train_dataset", train_dataset), ("eval_dataset", eval_dataset)):
+        `model_labels` (its `id2label`, when it names them). `holdout_dataset`: rows of the same classes the model
+        never trained on, other than the test set (the stopping rule's target; `resolve_holdout`)."""
+        for what, data in (("train_dataset", train_dataset), ("eval_dataset", eval_dataset),
+                           ("holdout_dataset", holdout_dataset)):
             if isinstance(data, DatasetDict):
                 raise DataError(f"{what} is a DatasetDict (splits {list(data)}): pass one split, e.g. "
                                 f"{what}=dataset[{next(iter(data), 'train')!r}].")
@@ -80,7 +86,38 @@ class UnlearningRequest:
         data_sha256 = content_digest(full, verify="training set")  # one pass: hash + open every image
         if test is not None:
             check_images(test, what="test set")
-        return cls(forget_set, previous, names, full, retain_indices, forget_indices, retain, forget, test, data_sha256)
+        request = cls(forget_set, previous, names, full, retain_indices, forget_indices, retain, forget, test,
+                      data_sha256)
+        if holdout_dataset is not None:
+            request.resolve_holdout(holdout_dataset, args, eval_dataset, num_labels, names)
+        return request
+
+    def resolve_holdout(self, holdout: Dataset, args: Any, eval_dataset: Dataset | None, num_labels: int,
+                        names: list[str] | None) -> None:
+        """Check and keep the held-out rows: same classes as the training set, never the test set, and never a
+        training image. Rows whose image is also in the training or test set are left out (a few duplicates are
+        common in image datasets); when more than 1% are, the holdout is refused: it is not held out."""
+        if holdout is eval_dataset:
+            raise DataError("holdout_dataset is the eval_dataset: the stopping rule must never read the test split "
+                            "it is reported on. Hold out other rows the model never trained on (e.g. "
+                            "--holdout_split 'train[10000:12000]' when the model saw only the first 10,000).")
+        cols = find_columns(holdout, args.image_column, args.label_column)
+        check_label_type(holdout, cols[1], "holdout set")
+        check_label_space(names, class_names(holdout, cols[1]), None, "the holdout set")
+        held = to_standard_columns(holdout, *cols)
+        check_labels_fit_model(held["label"], num_labels)
+        check_images(held, what="holdout set")
+        digests = image_digests(held)
+        seen = set(image_digests(self.full_train_dataset))
+        if self.test_dataset is not None:
+            seen |= set(image_digests(self.test_dataset))
+        shared = [i for i, d in enumerate(digests) if d in seen]
+        if len(shared) > 0.01 * len(held):
+            raise DataError(f"{len(shared)} of the {len(held)} holdout rows (e.g. rows {shared[:5]}) have an image "
+                            "that is also in the training or test set: a holdout must be data the model never trained "
+                            "on and not the reported test split. Give other rows (e.g. a validation split).")
+        keep = sorted(set(range(len(held))) - set(shared))
+        self.holdout_dataset, self.holdout_dropped = held.select(keep), len(shared)
 
     def retain_budget(self, count: int | None, per_forget: float | None) -> int | None:
         """Real retain rows to fine-tune on: `count`, or `per_forget` x the forget set's size (rounded up), or
@@ -96,8 +133,11 @@ class UnlearningRequest:
         return self.retain_dataset.shuffle(seed=seed).select(range(n))
 
     def counts(self) -> dict[str, int]:
-        return {"train": len(self.full_train_dataset), "retain": len(self.retain_dataset),
-                "forget": len(self.forget_dataset), "test": len(self.test_dataset) if self.test_dataset else 0}
+        counts = {"train": len(self.full_train_dataset), "retain": len(self.retain_dataset),
+                  "forget": len(self.forget_dataset), "test": len(self.test_dataset) if self.test_dataset else 0}
+        if self.holdout_dataset is not None:
+            counts.update(holdout=len(self.holdout_dataset), holdout_dropped=self.holdout_dropped)
+        return counts
 
     def forget_record(self) -> dict[str, Any]:
         """The forget set as the results record it: its spec, hash, description and earlier requests' hashes."""
@@ -138,11 +178,12 @@ def check_label_type(dataset: Dataset, label_column: str, what: str) -> None:
                             f"{bad[:5].tolist()}, e.g. {values[bad[0]]}): labels must be class ids 0..K-1.")
 
 
-def check_label_space(train: list[str] | None, test: list[str] | None, model: list[str] | None) -> None:
+def check_label_space(train: list[str] | None, test: list[str] | None, model: list[str] | None,
+                      test_what: str = "the evaluation set") -> None:
     """The training set, the evaluation set and the model must name the same classes in the same order: a test
     set in another class order (or with fewer classes) would be scored against the wrong labels."""
     named = [(what, names) for what, names in (("the training set", train), ("the model (id2label)", model),
-                                               ("the evaluation set", test)) if names is not None]
+                                               (test_what, test)) if names is not None]
     for (what_a, a), (what_b, b) in zip(named, named[1:], strict=False):
         if a == b:
             continue

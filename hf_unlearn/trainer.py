@@ -28,6 +28,7 @@ from .lora import count_parameters, is_lora, merged
 from .methods import get_method
 from .methods.schedule import plan_digest, planned_loader
 from .modeling import check_supported, configure_loss, model_to_fine_tune
+from .options import OptionError
 from .output import CheckpointCardCallback, UnlearningResult, save_model_staged, write_run_files
 from .publish import push_folder
 from .request import UnlearningRequest, model_class_names
@@ -41,6 +42,7 @@ from .safety import (
     input_model_record,
     load_pretrained,
 )
+from .stopping import IndistinguishableStop, stopping_targets, utility_rows
 from .synthesis import fine_tuning_digest
 
 __all__ = ["UnlearningResult", "UnlearningTrainer"]
@@ -86,7 +88,7 @@ class UnlearningTrainer(Trainer):
     def __init__(self, model: Any, args: UnlearningConfig, train_dataset: Dataset, eval_dataset: Dataset | None = None,
                  forget_set: ForgetSet | None = None, processing_class: Any = None,
                  reference_model: torch.nn.Module | None = None, dataset_name: str | None = None,
-                 command: str | None = None, **kwargs: Any):
+                 command: str | None = None, holdout_dataset: Dataset | None = None, **kwargs: Any):
         if not isinstance(args, UnlearningConfig):
             raise TypeError("args must be an UnlearningConfig (it carries the forget set and GAN options).")
         self._push_when_done, self._hub_token = bool(args.push_to_hub), args.hub_token
@@ -107,11 +109,16 @@ class UnlearningTrainer(Trainer):
             raise ValueError("No image processor: pass processing_class=AutoImageProcessor.from_pretrained(...).")
         if train_dataset is None or len(train_dataset) == 0:
             raise DataError("train_dataset is empty: pass the dataset the model was trained on.")
+        if args.stop_when and holdout_dataset is None:
+            raise OptionError(f"stop_when = {args.stop_when!r} needs held-out rows the model never trained on (never "
+                              "the test split): pass holdout_dataset=... to UnlearningTrainer, or --holdout_split "
+                              "(e.g. 'train[10000:12000]' or 'validation') to hf-unlearn; or unset stop_when.")
 
         self.args = args  # methods read it during validation, before Trainer.__init__ runs
         self.num_labels = int(model.config.num_labels)
         self.request = UnlearningRequest.resolve(args, train_dataset, eval_dataset, self.num_labels, forget_set,
-                                                 model_class_names(model.config))
+                                                 model_class_names(model.config),
+                                                 holdout_dataset if args.stop_when else None)
         self.dataset_name = dataset_name or train_dataset.info.dataset_name or None
         check_output_dir(args.output_dir, estimated_output_bytes(model, args.method == "multigan"))
         self.transform = ImageTransform(processing_class, model_num_channels(model))
@@ -129,6 +136,7 @@ class UnlearningTrainer(Trainer):
         self.combined_dataset: Dataset | None = None
         self.evaluation_predictions: dict[str, dict[str, Predictions]] = {}
         self.result: UnlearningResult | None = None
+        self.stopping: IndistinguishableStop | None = None  # the stopping rule, when `stop_when` is set
 
         model = model_to_fine_tune(model, args, self.method.reinitialize_model)
         self.parameter_counts = count_parameters(model)
@@ -241,6 +249,14 @@ class UnlearningTrainer(Trainer):
             "model": self.input_model, "data": self.data_sha256, "finetune": digest,
             "forget": self.forget_set.spec_hash()})
         self.add_callback(marker)  # each checkpoint carries this request's key
+        if self.args.stop_when:  # scored on the forget and held-out rows only: never the test split
+            targets = stopping_targets(self.request, self.request.holdout_dataset, self.args.stop_max_samples,
+                                       self.args.seed)
+            utility = utility_rows(targets, self.request.holdout_dataset, self.args.stop_max_samples, self.args.seed)
+            self.stopping = IndistinguishableStop(targets, utility, self.predict_logits, self.args.stop_check_steps,
+                                                  self.args.stop_confidence, self.args.stop_class_rate,
+                                                  self.args.stop_accuracy_drop, self.args.stop_keep_closest)
+            self.add_callback(self.stopping)
         synced = sync_batchnorm(self.model) if self.args.world_size > 1 and self.args.sync_batchnorm else []
         self.train(resume_from_checkpoint=checkpoint)
         restore_batchnorm(synced)  # the saved model is a plain transformers model
@@ -277,6 +293,7 @@ class UnlearningTrainer(Trainer):
             forget_set=self.request.forget_record(), config=public_config(self.args), command=self.command,
             base_model=getattr(self.model.config, "_name_or_path", None) or None, dataset_name=self.dataset_name,
             input_model=dict(self.input_model), data_sha256=self.data_sha256,
+            stopping=self.stopping.record() if self.stopping is not None and self.stopping.trajectory else None,
         )
 
     def check_input_model_unchanged(self) -> None:

@@ -29,6 +29,12 @@ class DataArguments:
     test_split: str = field(default="test", metadata={"help": "Held-out split for test accuracy and the MIA."})
     max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training rows."})
     max_test_samples: int | None = field(default=None, metadata={"help": "Use only the first N test rows."})
+    holdout_split: str | None = field(
+        default=None,
+        metadata={"help": "Rows the model never trained on, other than the test split: the target of "
+                          "stop_when=indistinguishable, e.g. `validation`, or a row range of a split such as "
+                          "`train[10000:12000]` when the model saw only the first 10,000 rows."},
+    )
 
 
 @dataclass
@@ -158,3 +164,22 @@ def load_splits(args: DataArguments) -> tuple[Dataset, Dataset]:
     if args.max_test_samples is not None:
         test = test.select(range(min(args.max_test_samples, len(test))))
     return train, test
+
+
+def load_holdout(args: DataArguments) -> Dataset | None:
+    """The `holdout_split` rows (the stopping rule's target), or None; never the test split."""
+    from ..data import load_image_dataset
+
+    split = getattr(args, "holdout_split", None)
+    if not split:
+        return None
+    if split.replace(" ", "") == str(args.test_split).replace(" ", ""):
+        raise UsageError(f"holdout_split = {split!r} is the test split: the stopping rule must never read the split "
+                         "the run is reported on. Give rows the model never trained on, e.g. a validation split or "
+                         "'train[10000:12000]' when the model saw only the first 10,000 training rows.")
+    try:
+        return load_image_dataset(args.dataset_name, split=split)
+    except Exception as err:
+        raise DataError(f"Could not load holdout_split {split!r} of {args.dataset_name!r}: {type(err).__name__}: "
+                        f"{str(err).splitlines()[0] if str(err) else ''}. Give a split name or a row range such as "
+                        "'train[10000:12000]'.") from None

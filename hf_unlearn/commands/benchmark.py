@@ -58,6 +58,8 @@ from .experiment import request_seconds, scratch_setup
 
 #: `prepared_generator_path: per_seed` in a method's settings: the seed's preparation, made by the benchmark.
 PER_SEED = "per_seed"
+#: What a record keeps of a run's stopping rule (its trajectory stays in the run's results).
+STOP_FIELDS = ("matched", "stopped_step", "kept_step", "budget_steps", "check_every_steps", "check_seconds")
 #: Options a preparation depends on (besides the original model and the data).
 PREPARATION_FIELDS = ("gan_latent_dim", "gan_generator_channels", "gan_discriminator_channels", "gan_resolution",
                       "gan_epochs", "gan_min_steps", "gan_batch_size", "gan_learning_rate", "gan_beta1", "gan_beta2",
@@ -70,11 +72,15 @@ class Benchmark:
 
     def __init__(self, args: BenchmarkArguments, base: UnlearningConfig):
         self.args, self.base = args, base
+        if getattr(args, "holdout_split", None):
+            raise ValueError(f"holdout_split = {args.holdout_split!r}: a benchmark holds out training rows it never "
+                             "trains on instead; set holdout_samples (e.g. holdout_samples: 2000) and remove it.")
         #: the forget settings as given (forget options, and maybe their own `seeds` and `methods`)
         self.settings = as_dict(args.forget_settings) or {"random_10": {"forget_fraction": 0.1}}
         methods, grid = as_dict(args.methods) or {"multigan": {}}, as_dict(args.grid)
         self.variants = method_variants(methods, grid)  # as `methods` names them, before any setting retunes them
-        self.plan = plan_settings(self.settings, methods, grid, list(args.seeds))  # checked before any training
+        self.plan = plan_settings(self.settings, methods, grid, list(args.seeds),  # checked before any training
+                                  as_dict(args.variants_with))
         self.sequential = as_dict(args.sequential)
         check_sequential(self.sequential, self.plan)
         #: how the original and every retrained reference are trained from scratch
@@ -82,9 +88,10 @@ class Benchmark:
         self.root = base.output_dir
         self.keys = ArtefactKeys(self.root, base.should_save, self.log)
         #: set by `execute`: the data, the model factory and processor, what the runs are scored on
-        self.train = self.test = self.make_model = self.processor = None
+        self.train = self.test = self.holdout = self.make_model = self.processor = None
         self.evaluation: dict[str, Any] = {}
         self.train_digest: str | None = None  # the training split's content digest, in every key (`fingerprint`)
+        self.holdout_digest: str | None = None  # the held-out rows' (`holdout_samples`), in keys of stop_when runs
         #: first-request run folder -> the retain generator it was given (None: it trained its own, if any)
         self.retain_generator_of: dict[str, str | None] = {}
         self.records: list[dict[str, Any]] = []
@@ -109,6 +116,13 @@ class Benchmark:
                                  "rows lie beyond max_train_samples. Lower one of the two.")
             test = full.select(range(start, stop))
             self.log(f"scoring on validation rows {start}..{stop - 1} of the training split (not the test split)")
+        if args.holdout_samples:  # the stopping rule's target: rows after the training (and validation) rows
+            full = load_splits(DataArguments(args.dataset_name, args.train_split, args.test_split))[0]
+            start = len(train) + (args.validation_samples or 0)
+            if start + args.holdout_samples > len(full):
+                raise ValueError(f"holdout_samples={args.holdout_samples}: only {len(full) - start} training rows lie "
+                                 "beyond max_train_samples (and validation_samples). Lower one of them.")
+            self.holdout = full.select(range(start, start + args.holdout_samples))
         return train, test
 
     # -------------------------------------------------------------------------------------- pieces
@@ -187,10 +201,13 @@ class Benchmark:
         payload = {"from": start, "method": config.method, "overrides": overrides, "forget": forget,
                    "seed": config.seed, "evaluation": self.evaluation, "evaluate_original": evaluate_original,
                    "config": self.keys.config_identity(config)}
+        if config.stop_when:  # its target rows (other runs never read them: their keys do not name them)
+            payload["holdout"] = self.holdout_digest
 
         def unlearn() -> dict[str, Any]:
             trainer = UnlearningTrainer(model=model(), args=config, train_dataset=self.train, eval_dataset=self.test,
-                                        processing_class=self.processor, dataset_name=self.args.dataset_name)
+                                        processing_class=self.processor, dataset_name=self.args.dataset_name,
+                                        holdout_dataset=self.holdout)
             return trainer.unlearn(evaluate_original=evaluate_original).to_dict()
 
         return self.keys.get_or_make(config.output_dir, payload, RESULTS_FILE, unlearn,
@@ -221,7 +238,8 @@ class Benchmark:
         metrics = self.add_record(seed, setting, request, name, result["method"], result["metrics"]["unlearned"],
                                   reference, request_seconds(result["timings"]), retrain_s, result["timings"],
                                   result["counts"], result["config"].get("method_args"),
-                                  max_grad_norm=result["config"].get("max_grad_norm"), prepared_s=prepared_s)
+                                  max_grad_norm=result["config"].get("max_grad_norm"), prepared_s=prepared_s,
+                                  stopping={k: v for k, v in (result.get("stopping") or {}).items() if k in STOP_FIELDS})
         self.log(f"seed {seed} {setting} {request:6s} {name}: " + ", ".join(
             f"{k} {metrics[k]:.3f}" for k, _, _ in REPORT_COLUMNS if k in metrics))
 
@@ -245,6 +263,7 @@ class Benchmark:
         self.train, self.test = self.load_data()
         columns = (self.base.image_column, self.base.label_column)
         self.train_digest = fingerprint(self.train, *columns)
+        self.holdout_digest = fingerprint(self.holdout, *columns) if self.holdout is not None else None
         self.evaluation = {"test_split": self.args.test_split, "max_test_samples": self.args.max_test_samples,
                            "validation_samples": self.args.validation_samples, "test": fingerprint(self.test, *columns)}
 

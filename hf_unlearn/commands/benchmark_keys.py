@@ -35,9 +35,12 @@ UNKEYED_PREFIXES = ("logging_", "log_", "hub_", "push_", "publish_", "trackio_")
 #: Options added after benchmarks were keyed, with the value a key leaves them out at (their defaults when they
 #: were added): runs computing what they did before the options existed keep their keys. A key without one of
 #: them means this value.
-KEYED_WHEN_SET = {"prepared_generator_path": None, "gan_adapt_steps": 100, "retain_samples_per_forget": None}
+KEYED_WHEN_SET = {"prepared_generator_path": None, "gan_adapt_steps": 100, "retain_samples_per_forget": None,
+                  "stop_when": None}
 #: Options that only act with another one set: left out of a key without it (they change nothing there).
-ONLY_WITH = {"gan_adapt_steps": "prepared_generator_path"}
+ONLY_WITH = {"gan_adapt_steps": "prepared_generator_path", "stop_check_steps": "stop_when",
+             "stop_max_samples": "stop_when", "stop_confidence": "stop_when", "stop_class_rate": "stop_when",
+             "stop_accuracy_drop": "stop_when", "stop_keep_closest": "stop_when"}
 
 #: Options the original's recipe takes from the unlearning config (`ClassifierRecipe.training_args` starts
 #: from it) that change the original's weights; the rest of that config is about unlearning.

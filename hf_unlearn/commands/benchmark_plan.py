@@ -42,6 +42,17 @@ class BenchmarkArguments(DataArguments, ScratchModelArguments):
         metadata={"help": "When > 0, score on this many training rows after max_train_samples (never trained on) "
                           "instead of the test split: the split to choose hyperparameters on."},
     )
+    holdout_samples: int = field(
+        default=0,
+        metadata={"help": "Training rows after max_train_samples (and after the validation rows) held out as the "
+                          "target of runs with stop_when: never trained on, never the test split."},
+    )
+    variants_with: dict | str | None = field(
+        default=None,
+        metadata={"help": "Suffix -> options: every method variant of every setting also runs as `<name>_<suffix>` "
+                          "with these options on top, e.g. {stop: {stop_when: indistinguishable}} (the same methods "
+                          "with and without a stopping rule, same seeds and budget)."},
+    )
     sequential: dict | str | None = field(
         default=None,
         metadata={"help": "A second deletion request after the first: {setting: name, fraction: 0.05, "
@@ -140,7 +151,7 @@ def check_seeds(seeds: Any, where: str) -> list[int]:
 
 
 def plan_settings(settings: dict[str, Any], methods: dict[str, Any], grid: dict[str, Any] | None,
-                  seeds: list[int]) -> dict[str, Setting]:
+                  seeds: list[int], variants_with: dict[str, Any] | None = None) -> dict[str, Setting]:
     """Name -> `Setting`. An entry of `forget_settings` may carry `seeds` (instead of the global ones) and
     `methods`: name -> overrides merged over the global `methods` entry of that name (`merge_overrides`), so each
     method can be tuned per setting; the grid expands every setting's methods alike. Everything else in the
@@ -159,6 +170,10 @@ def plan_settings(settings: dict[str, Any], methods: dict[str, Any], grid: dict[
                              f"({', '.join(methods)}); a setting only retunes methods listed there.")
         merged = {m: merge_overrides(overrides, tuned.get(m)) for m, overrides in methods.items()}
         variants = method_variants(merged, grid)
+        for suffix, extra in (variants_with or {}).items():
+            if not isinstance(extra, dict):
+                raise ValueError(f"variants_with.{suffix}: expected a mapping of options, got {extra!r}.")
+            variants.update({f"{n}_{suffix}": (m, merge_overrides(o, extra)) for n, (m, o) in list(variants.items())})
         clash = sorted(set(variants) & set(RESERVED_NAMES))
         if clash:
             raise ValueError(f"method name(s) {clash}: reserved by the benchmark ({', '.join(RESERVED_NAMES)}).")

@@ -11,7 +11,7 @@ from ..config import UnlearningConfig
 from ..errors import UsageError
 from ..safety import load_pretrained
 from ..trainer import UnlearningTrainer
-from .arguments import RunArguments, as_dict, load_splits
+from .arguments import RunArguments, as_dict, load_holdout, load_splits
 from .experiment import format_table, run_comparison, scratch_setup
 
 
@@ -24,7 +24,7 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
                                      config.allow_pickle_weights) if run_args.reference_model_path else None)
         trainer = UnlearningTrainer(model=run_args.model_name_or_path, args=config, train_dataset=train,
                                     eval_dataset=test, reference_model=reference, dataset_name=run_args.dataset_name,
-                                    command=run_args.command)
+                                    command=run_args.command, holdout_dataset=load_holdout(run_args))
         result = trainer.unlearn()
         names = {"original": "original", "retrained": "retrained", "unlearned": config.method}
         if config.should_save:  # main process only

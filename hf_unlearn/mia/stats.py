@@ -124,3 +124,38 @@ def auc_interval(auc: float, n_members: int, n_nonmembers: int, confidence: floa
                 + (n_nonmembers - 1) * (q2 - auc * auc)) / (n_members * n_nonmembers)
     half = float(norm.ppf(0.5 + confidence / 2.0)) * np.sqrt(max(variance, 0.0))
     return float(max(0.0, auc - half)), float(min(1.0, auc + half))
+
+
+def hanley_mcneil_variance(auc: float, n_members: int, n_nonmembers: int) -> float:
+    """Variance of an AUC estimated from `n_members` and `n_nonmembers` samples (Hanley & McNeil 1982)."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    return max(0.0, (auc * (1 - auc) + (n_members - 1) * (q1 - auc * auc)
+                     + (n_nonmembers - 1) * (q2 - auc * auc)) / (n_members * n_nonmembers))
+
+
+def stratified_auc(member_scores: np.ndarray, member_groups: np.ndarray, nonmember_scores: np.ndarray,
+                   nonmember_groups: np.ndarray, confidence: float = 0.95) -> dict[str, float]:
+    """AUC of members against non-members compared within each group (class) and averaged with the members'
+    group shares, so that a different class mix of the two sets cannot pass for a difference in membership; its
+    normal interval from the per-group Hanley-McNeil variances. Groups without non-members are left out (their
+    share is reported as `coverage`, the members' fraction that was compared). Scores: higher = more member-like."""
+    from scipy.stats import norm
+    from sklearn.metrics import roc_auc_score
+
+    member_scores, nonmember_scores = np.asarray(member_scores, float), np.asarray(nonmember_scores, float)
+    member_groups, nonmember_groups = np.asarray(member_groups), np.asarray(nonmember_groups)
+    groups = [g for g in np.unique(member_groups) if (nonmember_groups == g).any()]
+    if not groups:
+        raise ValueError("No group (class) has both members and non-members: nothing to compare.")
+    weights = np.array([(member_groups == g).sum() for g in groups], dtype=float)
+    aucs, variances = [], []
+    for g in groups:
+        a, b = member_scores[member_groups == g], nonmember_scores[nonmember_groups == g]
+        auc = float(roc_auc_score(np.r_[np.ones(len(a)), np.zeros(len(b))], np.r_[a, b]))
+        aucs.append(auc)
+        variances.append(hanley_mcneil_variance(auc, len(a), len(b)))
+    coverage = float(weights.sum() / len(member_scores))
+    weights /= weights.sum()
+    auc = float(np.dot(weights, aucs))
+    half = float(norm.ppf(0.5 + confidence / 2.0)) * float(np.sqrt(np.dot(weights ** 2, variances)))
+    return {"auc": auc, "low": auc - half, "high": auc + half, "coverage": coverage}
