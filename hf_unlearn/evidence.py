@@ -39,10 +39,7 @@ def plot_roc_and_histograms(curves: dict[str, dict[str, Any]], histograms: dict[
         ax.set_xlabel("false-positive rate"), ax.set_ylabel("true-positive rate")
         ax.set_title(f"{model}: forget vs held-out")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(os.path.join(out_dir, "roc_curves.png"))
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(save_figure(fig, out_dir, "roc_curves.png", dpi=120))
     quantities = list(next(iter(histograms.values())))
     fig, axes = plt.subplots(len(quantities), len(histograms), figsize=(5 * len(histograms), 3.5 * len(quantities)),
                              squeeze=False)
@@ -55,10 +52,7 @@ def plot_roc_and_histograms(curves: dict[str, dict[str, Any]], histograms: dict[
                 ax.hist(np.clip(values, 0, bins[-1]), bins=bins, alpha=0.5, density=True, label=group)
             ax.set_xlabel(f"per-sample {quantity}"), ax.set_title(model)
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(os.path.join(out_dir, "loss_histograms.png"))
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    paths.append(save_figure(fig, out_dir, "loss_histograms.png", dpi=120))
     return paths
 
 

@@ -99,13 +99,16 @@ def stopping_targets(request: Any, holdout: Dataset, limit: int, seed: int) -> l
     return targets
 
 
+def _accuracy(predictions: Any, empty: float = 0.0) -> float:
+    """Accuracy in % of `Predictions`; `empty` when there are none."""
+    return 100.0 * float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else empty
+
+
 def check_target(target: StopTarget, rows: Any, holdout: Any, confidence: float, class_rate: float) -> dict[str, Any]:
     """One target at one check, from the predictions of its rows and held-out rows (`Predictions`): the statistic,
     whether it is met, and `distance` (<= 1: met; the smallest is the check kept)."""
-    out: dict[str, Any] = {"target": target.name, "kind": target.kind,
-                           "forget_accuracy": 100.0 * float((rows.predicted == rows.labels).mean()),
-                           "holdout_accuracy": 100.0 * float((holdout.predicted == holdout.labels).mean())
-                           if len(holdout.labels) else float("nan")}
+    out: dict[str, Any] = {"target": target.name, "kind": target.kind, "forget_accuracy": _accuracy(rows),
+                           "holdout_accuracy": _accuracy(holdout, empty=float("nan"))}
     if target.kind == "class":
         predicted = np.r_[rows.predicted, holdout.predicted]
         rate = float(np.isin(predicted, target.classes).mean())
@@ -119,14 +122,13 @@ def check_target(target: StopTarget, rows: Any, holdout: Any, confidence: float,
     return out
 
 
-def _accuracy(predictions: Any) -> float:
-    return 100.0 * float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else 0.0
 
 
 class IndistinguishableStop(TrainerCallback):
-    """Checks the targets every `every` steps (and at the budget's last step), stops at the first check that meets
-    them all, and leaves the model at the check closest to them. `predict(dataset)` returns `Predictions` of the
-    model being trained (every process calls it alike, so every process takes the same decision)."""
+    """Checks the targets every `every` steps (and at the budget's last step) and stops at the first check that meets
+    them all, or that finds a forget set over-forgotten (then the model goes back to the check closest to the
+    targets; also when the budget runs out first, with `keep_closest`). `predict(dataset)` returns `Predictions` of
+    the model being trained (every process calls it alike, so every process takes the same decision)."""
 
     def __init__(self, targets: list[StopTarget], utility: Dataset, predict: Any, every: float, confidence: float,
                  class_rate: float, accuracy_drop: float, keep_closest: bool = False):
@@ -149,13 +151,12 @@ class IndistinguishableStop(TrainerCallback):
         self.seconds += time.perf_counter() - start
 
     def _check(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        cache: dict[int, Any] = {}  # a set scored twice in one check (e.g. the utility rows) is predicted once
+        cache: dict[str, Any] = {}  # rows scored twice in one check (e.g. the utility rows) are predicted once
 
         def predict(dataset: Dataset) -> Any:
-            if id(dataset) not in cache:
-                same = next((d for d in cache.values() if d[0]._fingerprint == dataset._fingerprint), None)
-                cache[id(dataset)] = same or (dataset, self.predict(dataset))
-            return cache[id(dataset)][1]
+            if dataset._fingerprint not in cache:
+                cache[dataset._fingerprint] = self.predict(dataset)
+            return cache[dataset._fingerprint]
 
         checks = [check_target(t, predict(t.rows), predict(t.holdout), self.confidence, self.class_rate)
                   for t in self.targets]
@@ -173,10 +174,11 @@ class IndistinguishableStop(TrainerCallback):
         start = time.perf_counter()
         checks, utility = self._check()
         distance = max(c["distance"] for c in [*checks, utility])
-        self.seconds += time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        self.seconds += seconds
         self.trajectory.append({"step": step, "epoch": float(state.epoch or 0.0), "distance": distance,
                                 "met": all(c["met"] for c in [*checks, utility]), "targets": checks,
-                                "utility": utility, "seconds": time.perf_counter() - start})
+                                "utility": utility, "seconds": seconds})
         if self.best is None or distance < self.best[0]:  # kept on the host: the check to go back to
             self.best = (distance, step, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
         self.stopped_step = step

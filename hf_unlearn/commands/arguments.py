@@ -170,7 +170,7 @@ def load_holdout(args: DataArguments) -> Dataset | None:
     """The `holdout_split` rows (the stopping rule's target), or None; never the test split."""
     from ..data import load_image_dataset
 
-    split = getattr(args, "holdout_split", None)
+    split = args.holdout_split
     if not split:
         return None
     if split.replace(" ", "") == str(args.test_split).replace(" ", ""):

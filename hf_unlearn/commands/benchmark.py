@@ -107,8 +107,9 @@ class Benchmark:
     def load_data(self) -> tuple[Dataset, Dataset]:
         args = self.args
         train, test = load_splits(args)
-        if args.validation_samples:
+        if args.validation_samples or args.holdout_samples:  # rows after the training rows: the whole split
             full = load_splits(DataArguments(args.dataset_name, args.train_split, args.test_split))[0]
+        if args.validation_samples:
             start = len(train)
             stop = start + args.validation_samples
             if stop > len(full):
@@ -117,7 +118,6 @@ class Benchmark:
             test = full.select(range(start, stop))
             self.log(f"scoring on validation rows {start}..{stop - 1} of the training split (not the test split)")
         if args.holdout_samples:  # the stopping rule's target: rows after the training (and validation) rows
-            full = load_splits(DataArguments(args.dataset_name, args.train_split, args.test_split))[0]
             start = len(train) + (args.validation_samples or 0)
             if start + args.holdout_samples > len(full):
                 raise ValueError(f"holdout_samples={args.holdout_samples}: only {len(full) - start} training rows lie "
