@@ -15,6 +15,7 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .constants import CARD_TAGS, EVIDENCE_DIR, REPORT_FILE, __version__
+from .forget.ledger import card_rows, read_ledger
 from .gate import gate_metrics, parse_gate
 from .methods.registry import get_method
 from .mia.stats import auc_interval, wilson_interval
@@ -35,8 +36,12 @@ ROW_NAMES = {"original": "original (before unlearning)", "retrained": "retrained
              "unlearned": "unlearned (this model)"}
 #: What the published report leaves out: forget-set ids and the seed that redraws them, local paths of
 #: earlier requests, credentials.
-PRIVATE_CONFIG_KEYS = ("forget_indices", "forget_seed", "previous_forget_sets")
-PRIVATE_FORGET_KEYS = ("indices", "seed", "path")
+PRIVATE_CONFIG_KEYS = ("forget_indices", "forget_seed", "previous_forget_sets", "forget_where", "forget_file",
+                       "forget_filter", "forget_images")
+PRIVATE_FORGET_KEYS = ("indices", "seed", "path", "where", "filter", "image_digests", "description",
+                       "public_description")
+#: Groups of a person-level request shown one by one in the card (the rest are summarised).
+CARD_GROUPS = 20
 
 
 def template_path() -> Path:
@@ -70,11 +75,22 @@ def redacted_report(result: dict[str, Any]) -> dict[str, Any]:
     """The run's results as they may be published: no forget ids or forget seed, no tokens."""
     report = json.loads(json.dumps(result, default=str))
     report["command"] = redact_command(report.get("command"))
+    report["dataset_name"] = public_dataset_name(result)  # a local path is never published
+    source = (report.get("input_model") or {}).get("source")
+    if is_local_path(source):
+        report["input_model"]["source"] = "(a local folder)"
     report["config"] = {k: v for k, v in report.get("config", {}).items()
                         if k not in PRIVATE_CONFIG_KEYS and not is_secret_key(k)}
-    forget = {k: v for k, v in report.get("forget_set", {}).items() if k not in PRIVATE_FORGET_KEYS}
+    original = report.get("forget_set", {})
+    forget = {k: v for k, v in original.items() if k not in PRIVATE_FORGET_KEYS}
     if forget.get("kind") == "fraction":
         forget["description"] = f"a random {100 * float(forget.get('fraction', 0)):.1f}% of the training rows"
+    elif "public_description" in original:  # where / images / filter: counts, never the values
+        forget["description"] = original["public_description"]
+    elif "description" in original:
+        forget["description"] = original["description"]
+    matched = forget.get("matched") or {}
+    forget["matched"] = {k: v for k, v in matched.items() if k.startswith("images_")}  # no per-value row counts
     report["forget_set"] = forget
     return report
 
@@ -149,22 +165,43 @@ def card_options(result: dict[str, Any], tags: tuple[str, ...] | list[str] = CAR
     """How a run's card names the model, its base, data, tags and command, from its results (as written by
     `UnlearningTrainer`): the same card whether rendered by the run or later by `hf-unlearn card`."""
     hub_model_id = result.get("config", {}).get("hub_model_id") or ""
-    return {"base_model": result.get("base_model"), "dataset_name": result.get("dataset_name"),
+    return {"base_model": result.get("base_model_id") or result.get("base_model"),
+            "dataset_name": public_dataset_name(result),
             "tags": list(tags) + [result["method"]], "model_name": hub_model_id.split("/")[-1] or None,
             "command": result.get("command")}
+
+
+def is_local_path(name: str | None) -> bool:
+    """Whether `name` is a path on this machine (never published) rather than a Hub id or a plain name."""
+    return bool(name) and (os.path.exists(name) or name.startswith((".", "/", "~")) or "\\" in name
+                           or name.endswith((".parquet", ".csv", ".json", ".arrow")))
+
+
+def public_dataset_name(result: dict[str, Any]) -> str | None:
+    """How the card names the training data: `card_dataset`, else `dataset_name` when it is a Hub id or a name,
+    else the local folder's name (a path is never published)."""
+    named = result.get("config", {}).get("card_dataset")
+    name = result.get("dataset_name")
+    if named or not name:
+        return named or None
+    if not is_local_path(name):
+        return name
+    base = os.path.basename(os.path.normpath(name))
+    return os.path.splitext(base)[0] or None
 
 
 def render_model_card(result: dict[str, Any], *, base_model: str | None = None, tags: list[str] | None = None,
                       model_name: str | None = None, dataset_name: str | None = None,
                       audit: dict[str, Any] | None = None, audit_model: str = "unlearned",
                       files: dict[str, str] | None = None, command: str | None = None,
-                      in_progress: int | None = None) -> ModelCard:
+                      in_progress: int | None = None, ledger: list[dict[str, Any]] | None = None) -> ModelCard:
     """Render the card of one unlearning run (`UnlearningResult.to_dict()` or `unlearning_results.json`),
     optionally with a privacy audit (`audit_report.json`) and evidence files (paths relative to the card)."""
     report = redacted_report(result)
     metrics, counts = report["metrics"], {"eval_retain": 0, "test": 0, **report["counts"]}
     method = report["method"]
-    base = base_model if base_model and not os.path.isdir(base_model) else None
+    base = base_model if base_model and not is_local_path(base_model) else None
+    dataset_name = dataset_name if dataset_name and not is_local_path(dataset_name) else None
     dataset = dataset_name or "the model's training data"
     card_data = ModelCardData(
         model_name=model_name or f"{method}-unlearned",
@@ -191,7 +228,24 @@ def render_model_card(result: dict[str, Any], *, base_model: str | None = None, 
         config_yaml=yaml.safe_dump(config, sort_keys=True).strip(), audit=audit, audit_models=audit_models,
         audit_rows=audit_rows, files=files or {}, command=command, in_progress=in_progress,
         publish_forget_generator=bool(config.get("publish_forget_generator")), gate=gate,
+        ledger=card_rows(ledger or []), groups=_group_rows(report.get("groups") or []),
+        groups_hidden=max(0, len(report.get("groups") or []) - CARD_GROUPS),
     )
+
+
+def _group_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A person-level request's groups as card rows: accuracy and loss-attack AUC per model (numbers only)."""
+    rows = []
+    for g in groups[:CARD_GROUPS]:
+        cells = {}
+        for model in ("original", "unlearned", "retrained"):
+            m = g["models"].get(model)
+            cells[f"{model}_accuracy"] = (f"{m['accuracy']:.1f} [{m['accuracy_low']:.0f}, {m['accuracy_high']:.0f}]"
+                                          if m else "n/a")
+            cells[f"{model}_mia"] = (f"{m['mia_auc']:.2f} [{m['mia_auc_low']:.2f}, {m['mia_auc_high']:.2f}]"
+                                     if m and "mia_auc" in m else "n/a")
+        rows.append({"group": g["group"], "images": g["images"], **cells})
+    return rows
 
 
 def _gate_rows(gate: Any, result: dict[str, Any], audit: dict[str, Any] | None, audit_model: str) -> list[dict]:
@@ -229,6 +283,7 @@ def write_report(output_dir: str, result: dict[str, Any]) -> Path:
 def write_model_card(output_dir: str, result: dict[str, Any], **kwargs: Any) -> Path:
     """Render `README.md` in `output_dir` (atomically), linking the evidence files found there."""
     kwargs.setdefault("files", evidence_files(output_dir))
+    kwargs.setdefault("ledger", read_ledger(output_dir))
     path = Path(output_dir) / "README.md"
     tmp = Path(output_dir) / "README.md.tmp"
     render_model_card(result, **kwargs).save(str(tmp))

@@ -60,7 +60,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="Membership-inference audit of saved models: `hf-unlearn audit recipe.yaml [...]`.")
     sub.add_parser("methods", help="List the unlearning methods and their options (`method_args`).")
     card = sub.add_parser("card", help="Re-render an unlearned model folder's card, e.g. with a privacy audit.")
-    card.add_argument("folder", help="Output folder of an unlearning run (holds unlearning_results.json).")
+    card.add_argument("folder", help="Output folder of an unlearning run (holds unlearning_results.json), or a "
+                                     "published card's folder (its unlearning_report.json).")
+    card.add_argument("--card_dataset", default=None,
+                      help="The training data's Hub dataset id (or a name) for the card's model-index, e.g. "
+                           "uoft-cs/cifar10 (default: the run's).")
+    card.add_argument("--card_base_model", default=None, help="The original model's Hub id (default: the run's).")
     push = sub.add_parser("push", help="Check the unlearning gate, then push an unlearned model folder to the Hub.")
     push.add_argument("folder", help="Output folder of an unlearning run (holds unlearning_results.json).")
     push.add_argument("--repo_id", required=True, help="Hub repository, e.g. my-org/resnet-cifar10-unlearned.")
@@ -95,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "card":
             from .commands.publish import refresh_card
 
-            print(f"Card written: {refresh_card(args.folder, args.audit, args.audit_model)}")
+            names = {"card_dataset": args.card_dataset, "card_base_model": args.card_base_model}
+            print(f"Card written: {refresh_card(args.folder, args.audit, args.audit_model, names)}")
         elif args.command == "push":
             from .commands.publish import push_command
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from transformers import TrainingArguments
 
-from .forget import ForgetSet
+from .forget import FORGET_OPTIONS, ForgetSet
 from .gate import parse_gate
 from .methods.base import parse_method_args
 from .methods.registry import get_method
@@ -43,7 +43,7 @@ class UnlearningConfig(TrainingArguments):
                           "{\"mask_ratio\": 0.5} for salun (JSON on the command line); `hf-unlearn methods` lists them."},
     )
 
-    # ----- forget set (exactly one of the three) -----
+    # ----- forget set (exactly one of forget_indices, _classes, _fraction, _where, _images, _file, _filter) -----
     forget_indices: list[int] | None = field(
         default=None, metadata={"help": "Row indices of the training set to forget."}
     )
@@ -55,6 +55,42 @@ class UnlearningConfig(TrainingArguments):
         metadata={"help": "Forget this fraction (0 < f < 1) of the training set, drawn at random with `forget_seed`."},
     )
     forget_seed: int = field(default=0, metadata={"help": "Seed of the random forget-set draw."})
+    forget_where: dict | str | None = field(
+        default=None,
+        metadata={"help": "A person- or id-level request: forget every row whose value in a column is one of the "
+                          "given values, e.g. {\"user_id\": [\"u17\", \"u42\"]} (JSON on the command line; several "
+                          "columns: rows matching any). A column the training set lacks, or a value matching no row, "
+                          "is an error naming it. The card reports each value's rows as a group, anonymised."},
+    )
+    forget_images: list[str] | None = field(
+        default=None,
+        metadata={"help": "Forget the training rows holding these images: a folder, or image files. Matched by "
+                          "decoded pixels (same size and 8-bit RGB values), so a losslessly re-encoded copy (another "
+                          "format, compression or metadata) matches; a resized or re-compressed (JPEG) copy does not. "
+                          "Images that match no row are listed and the request refused (see forget_images_partial)."},
+    )
+    forget_images_partial: bool = field(
+        default=False,
+        metadata={"help": "With forget_images: forget the images that match training rows and report the others "
+                          "(counted in the results and the ledger) instead of refusing the request."},
+    )
+    forget_file: str | None = field(
+        default=None,
+        metadata={"help": "A forget-spec file: .txt (one id per line, # comments), .csv (a header row) or .json (a "
+                          "list, or {\"user_id\": [...]}). Its values are row indices when the column is `index` "
+                          "(the default for a headerless list), else values of that column, as forget_where."},
+    )
+    forget_file_column: str | None = field(
+        default=None,
+        metadata={"help": "With forget_file: the dataset column its values are (e.g. user_id; `index` for row "
+                          "numbers); default: the CSV header or JSON key, else `index`."},
+    )
+    forget_filter: str | None = field(
+        default=None,
+        metadata={"help": "Forget every row a filter over the dataset's columns selects, e.g. 'source == \"scraped\"' "
+                          "or 'licence in [\"cc-by-nc\"] and year < 2020' (comparisons, in, and / or / not; ISO dates "
+                          "compare with date columns; nothing is run as code). A filter selecting no row is an error."},
+    )
     previous_forget_sets: list[str] | None = field(
         default=None,
         metadata={"help": "Sequential deletion requests: `forget_set.json` files (or output folders) of earlier "
@@ -209,6 +245,19 @@ class UnlearningConfig(TrainingArguments):
         metadata={"help": "Modules trained in full beside the adapters (the classification head)."},
     )
 
+    # ----- the card's names for the data and the model -----
+    card_dataset: str | None = field(
+        default=None,
+        metadata={"help": "The training data's Hub dataset id (e.g. uoft-cs/cifar10) or a name, for the card and its "
+                          "model-index when the data was loaded from a local copy (a local path is never published; "
+                          "default: dataset_name when it is a Hub id, else the folder's name)."},
+    )
+    card_base_model: str | None = field(
+        default=None,
+        metadata={"help": "The original model's Hub id, for the card's base_model (default: the model's Hub id; "
+                          "for a later request on an unlearned model, the original named in its ledger)."},
+    )
+
     # ----- safety -----
     allow_pickle_weights: bool = field(
         default=False,
@@ -291,14 +340,17 @@ class UnlearningConfig(TrainingArguments):
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise OptionError(f"num_train_epochs = {self.num_train_epochs} fine-tunes for no step: nothing would be "
                               "unlearned. Give num_train_epochs > 0 (e.g. num_train_epochs: 2) or max_steps > 0.")
-        chosen = [x is not None for x in (self.forget_indices, self.forget_classes, self.forget_fraction)]
-        if sum(chosen) > 1:
+        chosen = [name for name in FORGET_OPTIONS if getattr(self, name) is not None]
+        if len(chosen) > 1:
             raise ValueError(
-                "Give exactly one of forget_indices, forget_classes or forget_fraction; got "
-                f"{sum(chosen)}. Remove the others from the config or command line."
+                f"Give exactly one of {', '.join(FORGET_OPTIONS)}; got {len(chosen)} ({', '.join(chosen)}). Remove the "
+                "others from the config or command line."
             )
-        if any(chosen):
-            ForgetSet.from_config(self)  # indices, classes or fraction malformed: say so now
+        if self.forget_file_column is not None and self.forget_file is None:
+            raise OptionError(f"forget_file_column = {self.forget_file_column!r} is set without forget_file: give the "
+                              "file (--forget_file ids.csv), or drop forget_file_column.")
+        if chosen and chosen[0] not in ("forget_images", "forget_file"):  # files are read when the request is
+            ForgetSet.from_config(self)  # resolved (still before any work); a malformed one says so now
         if self.label_inversion not in INVERSION_STRATEGIES:
             raise ValueError(
                 f"Unknown label_inversion {self.label_inversion!r}: choose one of {', '.join(INVERSION_STRATEGIES)}."

@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 RESULTS_FILE = "unlearning_results.json"  # metrics, timings, full config (stays local: holds forget ids)
 FORGET_SET_FILE = "forget_set.json"  # the forget-set specification and its SHA-256 (stays local)
 REPORT_FILE = "unlearning_report.json"  # the redacted results, published beside the card
+LEDGER_FILE = "unlearning_ledger.json"  # every deletion request applied to the model: hashes, counts, metrics (published)
 EVIDENCE_DIR = "evidence"  # plots linked from the card
 GENERATORS_DIR = "generators"  # Multi-GAN's generators (diffusers models)
 RESUME_KEY_FILE = "_resume_key.json"  # where versions <= 0.1 kept the resume key (now inside each checkpoint)

@@ -130,3 +130,32 @@ def avg_gap(metrics: dict[str, float], reference: dict[str, float]) -> float:
     if missing:
         raise KeyError(f"Avg Gap needs {missing} in both metric sets.")
     return float(np.mean([abs(metrics[k] - reference[k]) for k in AVG_GAP_KEYS]))
+
+
+def group_scores(predictions: dict[str, dict[str, Predictions]],
+                 groups: list[tuple[str, np.ndarray]]) -> list[dict[str, object]]:
+    """A person-level request, group by group (the rows of one id value; `groups` holds their positions in the
+    forget set): each model's accuracy on the group's images (Wilson interval) and the loss attack's AUC, the
+    group's images (members) vs the test set (Hanley-McNeil interval). The ids are not kept: groups are numbered
+    in the order the request gave them."""
+    from sklearn.metrics import roc_auc_score
+
+    from .mia.stats import auc_interval, wilson_interval
+
+    out: list[dict[str, object]] = []
+    for number, (_, positions) in enumerate(groups, start=1):
+        scores: dict[str, dict[str, float]] = {}
+        for model, sets in predictions.items():
+            forget, test = sets["forget"], sets.get("test")
+            hit = forget.predicted[positions] == forget.labels[positions]
+            accuracy = float(hit.mean()) if len(hit) else float("nan")
+            low, high = wilson_interval(accuracy, len(hit))
+            entry = {"accuracy": 100 * accuracy, "accuracy_low": 100 * low, "accuracy_high": 100 * high}
+            if test is not None and len(positions):
+                members = np.r_[np.ones(len(positions)), np.zeros(len(test.labels))]
+                auc = float(roc_auc_score(members, -np.r_[forget.losses[positions], test.losses]))
+                low, high = auc_interval(auc, len(positions), len(test.labels))
+                entry.update(mia_auc=auc, mia_auc_low=low, mia_auc_high=high)
+            scores[model] = entry
+        out.append({"group": number, "images": int(len(positions)), "models": scores})
+    return out

@@ -17,6 +17,7 @@ from .card import write_report, write_run_card
 from .constants import EVIDENCE_DIR, FORGET_SET_FILE, RESULTS_FILE
 from .evaluation import Predictions
 from .evidence import plot_membership_evidence, plot_synthetic_samples, plot_trajectory
+from .forget.ledger import write_ledger
 from .safety import write_json_atomic
 
 
@@ -36,6 +37,8 @@ class UnlearningResult:
     input_model: dict[str, Any] = field(default_factory=dict)
     data_sha256: str | None = None
     stopping: dict[str, Any] | None = None  # the stopping rule's record and trajectory (`stop_when`)
+    groups: list[dict[str, Any]] | None = None  # a person-level request: each group's scores (`group_scores`)
+    base_model_id: str | None = None  # the original model's Hub id, for the card (`card_base_model`, the ledger)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,8 +58,9 @@ def save_model_staged(save_model: Callable[[str], None], output_dir: str, should
 
 def write_run_files(output_dir: str, result: UnlearningResult, forget_file: dict[str, Any],
                     predictions: dict[str, dict[str, Predictions]], combined: Dataset, class_names: list[str] | None,
-                    publish_forget_generator: bool, seed: int) -> None:
-    """Results, forget-set specification, evidence plots, redacted report and card (main process only).
+                    publish_forget_generator: bool, seed: int, ledger: list[dict[str, Any]] | None = None) -> None:
+    """Results, forget-set specification, the model's request ledger (`ledger`: every request so far, this one
+    last), evidence plots, redacted report and card (main process only).
 
     The evidence grid shows synthetic retain rows; the forget GAN's samples only with consent to publish it
     (`publish_forget_generator`: that GAN was trained on the deleted images), and so are all samples of a
@@ -64,6 +68,8 @@ def write_run_files(output_dir: str, result: UnlearningResult, forget_file: dict
     payload = result.to_dict()
     write_json_atomic(os.path.join(output_dir, RESULTS_FILE), payload)
     write_json_atomic(os.path.join(output_dir, FORGET_SET_FILE), forget_file)
+    if ledger:
+        write_ledger(output_dir, ledger)
     evidence = os.path.join(output_dir, EVIDENCE_DIR)
     plot_membership_evidence(predictions, evidence)
     sources = ("synthetic_retain", "synthetic_forget") if publish_forget_generator else ("synthetic_retain",)

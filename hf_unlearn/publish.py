@@ -1,6 +1,7 @@
 """Publishing an unlearned model folder to the Hub, behind the unlearning gate.
 
 Uploaded: the model and its processor, the card (`README.md`), the redacted `unlearning_report.json`, the
+request ledger (`unlearning_ledger.json`: hashes, counts and metrics; the push records itself in it), the
 evidence plots and, on request, the retain generator (the forget generator only with an explicit opt-in:
 it was trained on the deleted images). Never uploaded: `forget_set.json`, `unlearning_results.json` (both
 hold the forget-set ids), `training_args.bin` and TensorBoard logs (they hold the full config), checkpoints.
@@ -16,6 +17,7 @@ from huggingface_hub import HfApi
 
 from .constants import FORGET_SET_FILE, GENERATORS_DIR, REPORT_FILE, RESULTS_FILE
 from .errors import HubError
+from .forget.ledger import mark_published, restore_ledger
 from .gate import GateError, enforce_gate, gate_metrics
 
 #: Patterns never uploaded (they hold forget-set ids, the full config, or half-written files).
@@ -70,8 +72,13 @@ def push_folder(folder: str, repo_id: str, *, api: Any = None, token: str | None
         if not os.path.isfile(os.path.join(folder, required)):
             raise GateError(f"{folder!r} has no {required}: rerun the unlearning (or `hf-unlearn card {folder}`) "
                             "before pushing.")
-    return upload(folder, repo_id, api=api, token=token, private=private, commit_message=commit_message,
-                  revision=revision, ignore_patterns=ignore_patterns(include_generators, include_forget_generator))
+    before = mark_published(folder, repo_id)  # the pushed ledger records where its last request went
+    try:
+        return upload(folder, repo_id, api=api, token=token, private=private, commit_message=commit_message,
+                      revision=revision, ignore_patterns=ignore_patterns(include_generators, include_forget_generator))
+    except BaseException:
+        restore_ledger(folder, before)
+        raise
 
 
 def upload(folder: str, repo_id: str, *, api: Any = None, token: str | None = None, private: bool | None = None,

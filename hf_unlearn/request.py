@@ -42,13 +42,17 @@ class UnlearningRequest:
     data_sha256: str  # images and labels of the whole training set, in row order
     holdout_dataset: Dataset | None = None  # rows the model never trained on (the stopping rule's target)
     holdout_dropped: int = 0  # held-out rows left out because their image is also in the training or test set
+    previous_indices: list[np.ndarray] | None = None  # the rows of each earlier request
+    groups: list[tuple[str, np.ndarray]] | None = None  # person-level request: (value, positions in the forget set)
+    matched: dict[str, Any] | None = None  # what matched (images given / matched / unmatched, rows per value)
 
     @classmethod
     def resolve(cls, args: Any, train_dataset: Dataset, eval_dataset: Dataset | None, num_labels: int,
                 forget_set: ForgetSet | None = None, model_labels: list[str] | None = None,
-                holdout_dataset: Dataset | None = None) -> UnlearningRequest:
-        """Resolve `forget_set` (default: the forget options of `args`, an `UnlearningConfig`) and
-        `args.previous_forget_sets` against `train_dataset`, for a model predicting `num_labels` classes named
+                holdout_dataset: Dataset | None = None, previous: list[ForgetSet] | None = None) -> UnlearningRequest:
+        """Resolve `forget_set` (default: the forget options of `args`, an `UnlearningConfig`) and the earlier
+        requests (`previous`, default `args.previous_forget_sets`) against `train_dataset` (with all its columns:
+        id columns, filters and images are matched there), for a model predicting `num_labels` classes named
         `model_labels` (its `id2label`, when it names them). `holdout_dataset`: rows of the same classes the model
         never trained on, other than the test set (the stopping rule's target; `resolve_holdout`)."""
         for what, data in (("train_dataset", train_dataset), ("eval_dataset", eval_dataset),
@@ -74,10 +78,15 @@ class UnlearningRequest:
                 "use the model trained on this dataset."
             )
         check_label_space(names, test_names, model_labels)
-        retain_indices, forget_indices = forget_set.split(len(labels), labels, names)
-        previous = [load_forget_set(p) for p in args.previous_forget_sets or []]
+        resolved = forget_set.resolve(len(labels), labels, names, train_dataset)
+        forget_indices = resolved.rows
+        retain_indices = np.setdiff1d(np.arange(len(labels), dtype=np.int64), forget_indices)
+        if previous is None:
+            previous = [load_forget_set(p) for p in args.previous_forget_sets or []]
+        previous_rows = [p.forget_indices(len(labels), labels, names, train_dataset) for p in previous]
         if previous:
-            retain_indices, forget_indices = exclude_previous(retain_indices, forget_indices, previous, labels, names)
+            retain_indices, forget_indices = exclude_previous(retain_indices, forget_indices, previous, labels, names,
+                                                              rows=previous_rows)
         retain, forget = full.select(retain_indices), full.select(forget_indices)
         test = None
         if eval_dataset is not None:
@@ -87,7 +96,8 @@ class UnlearningRequest:
         if test is not None:
             check_images(test, what="test set")
         request = cls(forget_set, previous, names, full, retain_indices, forget_indices, retain, forget, test,
-                      data_sha256)
+                      data_sha256, previous_indices=previous_rows, matched=resolved.matched or None,
+                      groups=[(name, np.searchsorted(forget_indices, rows)) for name, rows in resolved.groups] or None)
         if holdout_dataset is not None:
             request.resolve_holdout(holdout_dataset, args, eval_dataset, num_labels, names)
         return request
@@ -140,15 +150,20 @@ class UnlearningRequest:
         return counts
 
     def forget_record(self) -> dict[str, Any]:
-        """The forget set as the results record it: its spec, hash, description and earlier requests' hashes."""
+        """The forget set as the results record it: its spec, hash, description (and the one a card may show),
+        what matched, and earlier requests' hashes."""
         return {**self.forget_set.to_dict(), "sha256": self.forget_set.spec_hash(),
                 "description": self.forget_set.describe(),
+                "public_description": self.forget_set.public_description(),
+                **({"matched": self.matched} if self.matched else {}),
                 "previous_sha256": [f.spec_hash() for f in self.previous_forget_sets]}
 
     def forget_file(self) -> dict[str, Any]:
-        """What `forget_set.json` holds: the spec, its hash and the row counts (for sequential requests)."""
+        """What `forget_set.json` holds (private, never published): the spec, its hash, the row counts, and every
+        earlier request's spec (`earlier`: a later request on this model reads them, checked against its ledger)."""
         return {**self.forget_set.to_dict(), "sha256": self.forget_set.spec_hash(),
-                "num_forget": len(self.forget_dataset), "num_retain": len(self.retain_dataset)}
+                "num_forget": len(self.forget_dataset), "num_retain": len(self.retain_dataset),
+                "earlier": [{**f.to_dict(), "sha256": f.spec_hash()} for f in self.previous_forget_sets]}
 
 
 def model_class_names(config: Any) -> list[str] | None:

@@ -91,9 +91,7 @@ def stopping_targets(request: Any, holdout: Dataset, limit: int, seed: int) -> l
     """The request's forget set and every earlier one (sequential requests), each with its held-out rows."""
     targets = [_target("forget", request.forget_set, request.forget_dataset, holdout, request.class_names, limit,
                        seed)]
-    labels = np.asarray(request.full_train_dataset["label"])
-    for i, spec in enumerate(request.previous_forget_sets, start=1):
-        rows = spec.split(len(labels), labels, request.class_names)[1]
+    for i, (spec, rows) in enumerate(zip(request.previous_forget_sets, request.previous_indices, strict=True), start=1):
         targets.append(_target(f"previous_{i}", spec, request.full_train_dataset.select(rows), holdout,
                                request.class_names, limit, seed))
     return targets

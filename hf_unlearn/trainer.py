@@ -21,8 +21,9 @@ from .constants import CARD_TAGS
 from .data import DataError, ImageTransform, collate_images, model_num_channels
 from .distributed import restore_batchnorm, sync_batchnorm
 from .errors import TrainingDivergedError
-from .evaluation import Predictions, avg_gap, predict, score_sets
+from .evaluation import Predictions, avg_gap, group_scores, predict, score_sets
 from .forget import ForgetSet
+from .forget.ledger import earlier_requests, ledger_entry, read_ledger
 from .gate import enforce_gate, gate_metrics
 from .lora import count_parameters, is_lora, merged
 from .methods import get_method
@@ -41,6 +42,7 @@ from .safety import (
     estimated_output_bytes,
     input_model_record,
     load_pretrained,
+    weights_digest,
 )
 from .stopping import IndistinguishableStop, stopping_targets, utility_rows
 from .synthesis import fine_tuning_digest
@@ -116,9 +118,13 @@ class UnlearningTrainer(Trainer):
 
         self.args = args  # methods read it during validation, before Trainer.__init__ runs
         self.num_labels = int(model.config.num_labels)
+        # the requests this model has already had: its ledger, with their specifications (checked against it)
+        self.ledger = read_ledger(source, getattr(model.config, "_commit_hash", None))
+        previous = (earlier_requests(source if os.path.isdir(source) else None, args.previous_forget_sets,
+                                     self.ledger) if self.ledger else None)
         self.request = UnlearningRequest.resolve(args, train_dataset, eval_dataset, self.num_labels, forget_set,
                                                  model_class_names(model.config),
-                                                 holdout_dataset if args.stop_when else None)
+                                                 holdout_dataset if args.stop_when else None, previous)
         self.dataset_name = dataset_name or train_dataset.info.dataset_name or None
         check_output_dir(args.output_dir, estimated_output_bytes(model, args.method == "multigan"))
         self.transform = ImageTransform(processing_class, model_num_channels(model))
@@ -137,6 +143,7 @@ class UnlearningTrainer(Trainer):
         self.evaluation_predictions: dict[str, dict[str, Predictions]] = {}
         self.result: UnlearningResult | None = None
         self.stopping: IndistinguishableStop | None = None  # the stopping rule, when `stop_when` is set
+        self.groups: list[dict[str, Any]] | None = None  # per-group scores of a person-level request
 
         model = model_to_fine_tune(model, args, self.method.reinitialize_model)
         self.parameter_counts = count_parameters(model)
@@ -267,6 +274,8 @@ class UnlearningTrainer(Trainer):
         start = time.perf_counter()
         predictions["unlearned"] = self.predict_evaluation_sets()
         metrics["unlearned"] = score_sets(predictions["unlearned"], self.args.mia_splits, self.args.seed)
+        if self.request.groups:  # a person-level request: how each person's images are treated, model by model
+            self.groups = group_scores(predictions, self.request.groups)
         self.log_phase("evaluate_unlearned", time.perf_counter() - start)
 
         for name in ("original", "unlearned") if "retrained" in metrics and "test" in eval_sets else ():
@@ -294,7 +303,26 @@ class UnlearningTrainer(Trainer):
             base_model=getattr(self.model.config, "_name_or_path", None) or None, dataset_name=self.dataset_name,
             input_model=dict(self.input_model), data_sha256=self.data_sha256,
             stopping=self.stopping.record() if self.stopping is not None and self.stopping.trajectory else None,
+            groups=self.groups, base_model_id=self.base_model_id(),
         )
+
+    def base_model_id(self) -> str | None:
+        """The original model's Hub id for the card: `card_base_model`, else the original named by this model's
+        ledger (a later request), else the input model's Hub id (never a local folder)."""
+        named = [e.get("base_model") for e in self.ledger if e.get("base_model")]
+        source = self.input_model.get("source") or ""
+        return self.args.card_base_model or (named[-1] if named else None) or (
+            source if source and not os.path.exists(source) and not source.startswith((".", "/", "~")) else None)
+
+    def ledger_entries(self, result: UnlearningResult) -> list[dict[str, Any]]:
+        """This model's ledger with this request appended (written beside the model)."""
+        counts = dict(result.counts)
+        if self.request.groups:
+            counts["groups"] = len(self.request.groups)
+        entry = ledger_entry(len(self.ledger) + 1, self.forget_set, counts, self.args.method, result.metrics,
+                             self.input_model.get("weights_sha256"), weights_digest(self.model), self.data_sha256,
+                             self.ledger[-1] if self.ledger else None, self.request.matched, result.base_model_id)
+        return [*self.ledger, entry]
 
     def check_input_model_unchanged(self) -> None:
         """The input model folder must be byte for byte what it was when the run started."""
@@ -307,7 +335,8 @@ class UnlearningTrainer(Trainer):
         if not self.args.should_save:
             return
         write_run_files(out, result, self.request.forget_file(), self.evaluation_predictions, self.combined_dataset,
-                        self.class_names, self.args.publish_forget_generator, self.args.seed)
+                        self.class_names, self.args.publish_forget_generator, self.args.seed,
+                        self.ledger_entries(result))
         print(f"[hf-unlearn] model, results and card written to {out} (process {self.args.process_index})", flush=True)
 
     def push_to_hub(self, commit_message: str | None = "Unlearned model (hf-unlearn)", blocking: bool = True,

@@ -124,5 +124,5 @@ def test_sequential_request_excludes_earlier_forget_sets(tmp_path, trained_model
     assert result.forget_set["previous_sha256"] == [first.forget_set.spec_hash()]
     overlapping = _config(tmp_path, "finetune", forget_classes=None, forget_indices=sorted(threes)[:3],
                           previous_forget_sets=[str(tmp_path / "neggrad")], output_dir=str(tmp_path / "third"))
-    with pytest.raises(ValueError, match="already forgotten by a previous request"):
+    with pytest.raises(ValueError, match="already forgotten by earlier request 1"):
         UnlearningTrainer(model=str(tmp_path / "second"), args=overlapping, train_dataset=digits["train"])

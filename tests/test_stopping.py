@@ -274,7 +274,8 @@ def test_a_sequential_request_watches_every_earlier_forget_set_and_a_class_reque
     holdout = Dataset.from_dict({"label": (np.arange(100) % K).tolist()})
     request = SimpleNamespace(forget_set=ForgetSet.from_indices(list(range(20, 40))),
                               forget_dataset=train.select(range(20, 40)), class_names=None, full_train_dataset=train,
-                              previous_forget_sets=[ForgetSet.from_indices(list(range(10))), ForgetSet.from_classes([3])])
+                              previous_forget_sets=[ForgetSet.from_indices(list(range(10))), ForgetSet.from_classes([3])],
+                              previous_indices=[np.arange(10), np.flatnonzero(labels == 3)])
     targets = stopping_targets(request, holdout, limit=1000, seed=0)
     assert [(t.name, t.kind, len(t.rows)) for t in targets] == [("forget", "unseen", 20), ("previous_1", "unseen", 10),
                                                                 ("previous_2", "class", 20)]

@@ -74,11 +74,12 @@ def run_audit(args: AuditArguments, config: UnlearningConfig) -> dict[str, Any]:
     train, test = load_splits(args)
     image_col, label_col = find_columns(train, config.image_column, config.label_column)
     names = class_names(train, label_col)
+    columns = train  # every column: id values, filters and images are matched there
     train = to_standard_columns(train, image_col, label_col)
     test = to_standard_columns(test, *find_columns(test, config.image_column, config.label_column))
     labels = np.asarray(train.select_columns(["label"])[:]["label"])
     forget = load_forget_set(args.forget_set, "forget_set") if args.forget_set else ForgetSet.from_config(config)
-    retain_idx, forget_idx = forget.split(len(train), labels, names)
+    retain_idx, forget_idx = forget.split(len(train), labels, names, columns)
     data = AuditData.build(train, test, forget_idx, retain_idx, args.audit_retain_samples, config.seed)
     log(f"forget set {forget.describe()} ({len(forget_idx)} rows, sha256 {forget.spec_hash()[:12]}); "
         f"{len(data.nonmember)} held-out non-members, {len(data.population)} population rows; "

@@ -317,7 +317,7 @@ class Benchmark:
         first_forget = ForgetSet.from_dict(first["forget_set"])
         _, label_col = find_columns(self.train, self.base.image_column, self.base.label_column)
         labels = np.asarray(self.train.select_columns([label_col])[:][label_col])
-        retain, _ = first_forget.split(len(self.train), labels, class_names(self.train, label_col))
+        retain, _ = first_forget.split(len(self.train), labels, class_names(self.train, label_col), self.train)
         rng = np.random.default_rng(1000 + seed)
         fraction = float(spec.get("fraction", 0.05))
         second = np.sort(rng.choice(retain, size=int(round(fraction * len(self.train))), replace=False)).tolist()

@@ -132,7 +132,7 @@ def prepare_generator(model: Any, args: Any, train_dataset: Any, output_dir: str
     rows = np.arange(len(full))
     previous = [load_forget_set(p) for p in args.previous_forget_sets or []]
     if previous:
-        rows, _ = exclude_previous(rows, np.array([], dtype=np.int64), previous, labels, names)
+        rows, _ = exclude_previous(rows, np.array([], dtype=np.int64), previous, labels, names, train_dataset)
     data_sha256 = content_digest(full, verify="training set")  # as a request computes it
     images = full.select(rows)
     mode, size = common_image_format(images)
