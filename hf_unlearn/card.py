@@ -89,8 +89,9 @@ def redacted_report(result: dict[str, Any]) -> dict[str, Any]:
         forget["description"] = original["public_description"]
     elif "description" in original:
         forget["description"] = original["description"]
-    matched = forget.get("matched") or {}
-    forget["matched"] = {k: v for k, v in matched.items() if k.startswith("images_")}  # no per-value row counts
+    matched = {k: v for k, v in (forget.pop("matched", None) or {}).items() if k.startswith("images_")}
+    if matched:  # image counts only: no per-value row counts
+        forget["matched"] = matched
     report["forget_set"] = forget
     return report
 

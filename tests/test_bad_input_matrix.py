@@ -191,7 +191,26 @@ CASES = {
     "float images outside [0, 1]": (lambda d, t, m, mp: _float_images(d, t), "rows \\[4, 9\\]"),
     "a model class that cannot be unlearned": (lambda d, t, m, mp: _refused_model_class(t),
                                                "ImageGPTForImageClassification cannot be unlearned"),
+    # issue 17: requests by id value, image, file and filter
+    "forget_where on an unknown column": (lambda d, t, m, mp: {"forget_classes": None, "forget_where": {"user": ["u1"]}},
+                                          "no column 'user'"),
+    "forget_where value matching nothing": (lambda d, t, m, mp: {"forget_classes": None, "forget_where": {"label": [3, 42]}},
+                                            "match no training row: label=42"),
+    "forget_filter running code": (lambda d, t, m, mp: {"forget_classes": None, "forget_filter": "__import__('os')"},
+                                   "uses Call"),
+    "forget_filter selecting nothing": (lambda d, t, m, mp: {"forget_classes": None, "forget_filter": "label > 99"},
+                                        "selects no training row"),
+    "forget_images that match no row": (lambda d, t, m, mp: _unmatched_image(t), "1 of the 1 images match no training row"),
+    "forget_file that does not exist": (lambda d, t, m, mp: {"forget_classes": None, "forget_file": str(t / "ids.txt")},
+                                        "forget_file = .* does not exist"),
 }
+
+
+def _unmatched_image(tmp):
+    from PIL import Image as PILImage
+
+    PILImage.new("L", (8, 8), 7).save(tmp / "stranger.png")
+    return {"forget_classes": None, "forget_images": [str(tmp / "stranger.png")]}
 
 
 @pytest.mark.parametrize("case", list(CASES))

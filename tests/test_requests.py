@@ -328,3 +328,19 @@ def test_a_published_card_is_renamed_from_its_report(first_request, tmp_path):
     card = (folder / "README.md").read_text()
     assert "Group by group" in card and "Deletion requests applied to this model" in card
     assert "roc_curves.png" in card and "u03" not in card
+
+
+def test_a_failed_push_leaves_the_ledger_as_it_was(first_request, tmp_path):
+    from hf_unlearn.errors import HubError
+    from hf_unlearn.publish import push_folder
+
+    _, _, out = first_request
+    before = Path(out, "unlearning_ledger.json").read_text()
+
+    class Unreachable(LocalHub):
+        def upload_folder(self, *args, **kwargs):
+            raise ConnectionError("no network")
+
+    with pytest.raises(HubError, match="Could not reach the Hub"):
+        push_folder(str(out), "me/digits", api=Unreachable(tmp_path))
+    assert Path(out, "unlearning_ledger.json").read_text() == before
