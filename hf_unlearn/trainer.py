@@ -15,7 +15,7 @@ import torch
 from datasets import Dataset
 from transformers import AutoImageProcessor, AutoModelForImageClassification, Trainer
 
-from .card import redact_command, write_run_card
+from .card import is_local_path, redact_command, write_run_card
 from .config import UnlearningConfig, public_config
 from .constants import CARD_TAGS
 from .data import DataError, ImageTransform, collate_images, model_num_channels
@@ -312,7 +312,7 @@ class UnlearningTrainer(Trainer):
         named = [e.get("base_model") for e in self.ledger if e.get("base_model")]
         source = self.input_model.get("source") or ""
         return self.args.card_base_model or (named[-1] if named else None) or (
-            source if source and not os.path.exists(source) and not source.startswith((".", "/", "~")) else None)
+            source if source and not is_local_path(source) else None)
 
     def ledger_entries(self, result: UnlearningResult) -> list[dict[str, Any]]:
         """This model's ledger with this request appended (written beside the model)."""
