@@ -64,7 +64,8 @@ class UnlearningConfig(TrainingArguments):
     )
     forget_images: list[str] | None = field(
         default=None,
-        metadata={"help": "Forget the training rows holding these images: a folder, or image files. Matched by "
+        metadata={"help": "Forget the training rows holding these images: a folder, image files, or the parquet file "
+                          "of a dataset with an image column. Matched by "
                           "decoded pixels (same size and 8-bit RGB values), so a losslessly re-encoded copy (another "
                           "format, compression or metadata) matches; a resized or re-compressed (JPEG) copy does not. "
                           "Images that match no row are listed and the request refused (see forget_images_partial)."},

@@ -194,6 +194,16 @@ def test_images_match_by_pixels_whatever_the_encoding(owned, tmp_path):
     assert resolved.matched == {"images_given": 3, "images_matched": 3, "images_unmatched": 0}
 
 
+def test_images_given_as_a_dataset_or_its_parquet_file(owned, tmp_path):
+    rows = rows_of(owned, "owner", "u15")
+    sent = owned.select(rows).select_columns(["image"])
+    sent.to_parquet(str(tmp_path / "sent.parquet"))
+    for given in (sent, str(tmp_path / "sent.parquet")):
+        resolved = ForgetSet.from_images(given).resolve(len(owned), None, None, owned)
+        assert set(rows) <= set(resolved.rows.tolist()) and resolved.matched["images_matched"] == len(set(
+            pixel_digest(owned[i]["image"]) for i in rows))
+
+
 def test_unmatched_images_are_listed_and_refused_unless_partial(owned, tmp_path):
     rows = rows_of(owned, "owner", "u13")[:2]
     folder = save_images(owned, rows, tmp_path / "sent")

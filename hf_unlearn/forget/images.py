@@ -48,8 +48,9 @@ def _files(source: str) -> list[str]:
 
 
 def given_images(images: Any) -> tuple[list[str], list[str]]:
-    """(pixel digest, name) of every image given: a folder, a file, a list of them, a `datasets.Dataset` with an
-    image column, or PIL images. A file that cannot be read as an image is an error naming it."""
+    """(pixel digest, name) of every image given: a folder, an image file, a parquet file of a dataset with an image
+    column, a list of them, a `datasets.Dataset` with an image column, or PIL images. A file that cannot be read as
+    an image is an error naming it."""
     from datasets import Dataset
 
     if isinstance(images, Dataset):
@@ -59,7 +60,13 @@ def given_images(images: Any) -> tuple[list[str], list[str]]:
         items = [images] if isinstance(images, str) or not isinstance(images, (list, tuple)) else list(images)
         pairs = []
         for item in items:
-            if isinstance(item, str):
+            if isinstance(item, str) and item.endswith(".parquet") and os.path.isfile(item):
+                from datasets import load_dataset  # a dataset of images, e.g. a Hub dataset's parquet file
+
+                rows = load_dataset("parquet", data_files={"images": item})["images"]
+                column = find_columns(rows, None, next(iter(rows.features)))[0]
+                pairs += [(data, f"{item} row {row}") for row, data, _ in _encoded_images(rows, column, None)]
+            elif isinstance(item, str):
                 pairs += [(path, path) for path in _files(item)]
             else:
                 pairs.append((item, f"image {len(pairs)}"))
