@@ -17,5 +17,8 @@ CARD_TAGS = ("hf-unlearn", "machine-unlearning", "image-classification")
 
 #: Row sources of the fine-tuning dataset, in concatenation order.
 SOURCES = ("retain", "forget", "synthetic_retain", "synthetic_forget")
+#: A fine-tuning-set column a method may add and read back in its loss: an integer per row (-1: none), e.g.
+#: which adversarial example an `amun` row stands for.
+AUX_INDEX = "aux_index"
 #: Rows that stand for the forget set (methods treat them apart from the retain rows).
 FORGET_SOURCES = ("forget", "synthetic_forget")

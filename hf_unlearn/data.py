@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value, load_dataset
 
-from .constants import FORGET_SOURCES
+from .constants import AUX_INDEX, FORGET_SOURCES
 from .errors import DataError
 
 __all__ = ["CONVERTIBLE_MODES", "DataError", "ImageTransform", "check_images", "check_labels_fit_model", "class_names",
@@ -352,6 +352,8 @@ class ImageTransform:
             out["labels"] = list(batch[self.label_column])
         if "source" in batch:  # the combined unlearning dataset: flag forget rows for methods' losses
             out["is_forget"] = [source in FORGET_SOURCES for source in batch["source"]]
+        if AUX_INDEX in batch:  # a method's own per-row index (e.g. amun's adversarial examples)
+            out[AUX_INDEX] = list(batch[AUX_INDEX])
         return out
 
 
@@ -362,6 +364,8 @@ def collate_images(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch["labels"] = torch.tensor([int(e["labels"]) for e in examples], dtype=torch.long)
     if all("is_forget" in e for e in examples):
         batch["is_forget"] = torch.tensor([bool(e["is_forget"]) for e in examples], dtype=torch.bool)
+    if all(AUX_INDEX in e for e in examples):
+        batch[AUX_INDEX] = torch.tensor([int(e[AUX_INDEX]) for e in examples], dtype=torch.long)
     return batch
 
 

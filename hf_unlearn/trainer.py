@@ -209,6 +209,16 @@ class UnlearningTrainer(Trainer):
                 "Lower learning_rate (or max_grad_norm), or check the data for broken images.")
         return loss
 
+    def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
+        """The method's own schedule when it has one (`UnlearningMethod.lr_lambda`), else the config's."""
+        epochs = self.args.num_train_epochs if self.args.max_steps <= 0 else None
+        factor = self.method.lr_lambda(num_training_steps / epochs if epochs else num_training_steps)
+        if factor is None or self.lr_scheduler is not None:
+            return super().create_scheduler(num_training_steps, optimizer)
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, factor)
+        self._created_lr_scheduler = True
+        return self.lr_scheduler
+
     def get_train_dataloader(self) -> Any:
         if self.batch_plan is None:
             return super().get_train_dataloader()

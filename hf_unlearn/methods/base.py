@@ -90,6 +90,11 @@ class UnlearningMethod:
         """
         return None
 
+    def lr_lambda(self, steps_per_epoch: float) -> Any:
+        """The method's own learning-rate schedule as a factor of the optimizer step (`LambdaLR`), or None for
+        the config's `lr_scheduler_type` (e.g. amun's step decay, which transformers does not offer)."""
+        return None
+
     def callbacks(self) -> list[TrainerCallback]:
         """Trainer callbacks the method needs (e.g. to mask gradients before each optimizer step)."""
         return []

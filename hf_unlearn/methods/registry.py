@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .base import UnlearningMethod
 
 #: Built-in methods: registry name == module name under `hf_unlearn.methods`.
-BUILTIN_METHODS = ("bad_teacher", "finetune", "l1_sparse", "multigan", "neggrad", "neggrad_plus", "random_label",
+BUILTIN_METHODS = ("amun", "bad_teacher", "finetune", "l1_sparse", "multigan", "neggrad", "neggrad_plus", "random_label",
                    "retrain", "salun", "scrub")
 
 _METHODS: dict[str, type[UnlearningMethod]] = {}

@@ -1,0 +1,86 @@
+"""`amun` (ICML 2025): its core step, the search for each image's closest adversarial example, pinned on tiny
+tensors; the fine-tuning set and the step schedule on real digits with a tiny ResNet."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from hf_unlearn import UnlearningConfig, UnlearningTrainer
+from hf_unlearn.methods.amun import smallest_adversarial
+
+
+class Linear(torch.nn.Module):
+    """A fixed linear classifier on 2x2 one-channel images, returning `.logits` like a transformers model."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]))
+
+    def forward(self, pixel_values):
+        return SimpleNamespace(logits=pixel_values.reshape(len(pixel_values), -1) @ self.weight.T)
+
+
+def test_the_search_stops_at_the_first_iterate_that_changes_the_prediction():
+    model = Linear()
+    images = torch.tensor([[0.9, 0.9, 0.1, 0.1],    # class 0 by a wide margin: needs a larger radius
+                           [0.55, 0.5, 0.5, 0.5],   # class 0 by a hair: flips within the first radius
+                           [0.1, 0.1, 0.9, 0.9]]).view(3, 1, 2, 2)
+    labels = torch.tensor([0, 0, 0])                # the third is already misclassified
+    found = smallest_adversarial(model, images, labels, lambda x: x, eps=0.04, steps=50, max_doublings=10)
+    predicted = model(found["images"]).logits.argmax(1)
+    assert torch.equal(found["labels"], predicted) and (predicted != labels).all()
+    assert torch.equal(found["original"], torch.tensor([0, 0, 1]))
+    assert torch.equal(found["images"][2], images[2])  # already wrong: its own adversarial example
+    assert found["radius"][1] == pytest.approx(0.04) and found["radius"][0] > 0.04  # doubled only where needed
+    delta = (found["images"] - images).reshape(3, -1).norm(dim=1)
+    assert (delta <= found["radius"] + 1e-6).all() and found["images"].min() >= 0 and found["images"].max() <= 1
+    # margin 1.6 over a gradient of norm 2 needs radius 0.8: 0.04 doubled to 1.28 flips, 0.64 could not
+    assert found["radius"][0] == pytest.approx(1.28)
+    with pytest.raises(RuntimeError, match="kept their label"):
+        smallest_adversarial(model, images[:1], labels[:1], lambda x: x, eps=0.64, steps=50, max_doublings=0)
+    assert model.training  # the model is put back in the mode it was in
+
+
+def test_an_image_that_never_flips_is_an_error():
+    model = Linear()
+    with pytest.raises(RuntimeError, match="kept their label after 0 doublings"):
+        smallest_adversarial(model, torch.tensor([[1.0, 1.0, 0.0, 0.0]]).view(1, 1, 2, 2), torch.tensor([0]),
+                             lambda x: x, eps=0.01, steps=2, max_doublings=0)
+
+
+def test_amun_fine_tunes_on_data_and_adversarial_examples_with_a_step_schedule(trained_model_dir, digits, tmp_path):
+    forget = sorted(np.random.default_rng(0).choice(len(digits["train"]), 40, replace=False).tolist())
+    config = UnlearningConfig(str(tmp_path / "out"), method="amun", forget_indices=forget, seed=0, use_cpu=True,
+                              disable_tqdm=True, num_train_epochs=2, learning_rate=0.01, per_device_train_batch_size=64,
+                              num_retain_samples=200, eval_retain_samples=200, logging_steps=1000,
+                              method_args={"attack_steps": 10})
+    trainer = UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"],
+                                eval_dataset=digits["test"])
+    result = trainer.unlearn()
+    combined = trainer.combined_dataset
+    sources = np.asarray(combined["source"])
+    assert {s: int((sources == s).sum()) for s in set(sources)} == {"retain": 200, "forget": 40, "synthetic_forget": 40}
+    adversarial = sources == "synthetic_forget"
+    labels, original = np.asarray(combined["label"]), np.asarray(combined["original_label"])
+    assert np.array_equal(np.asarray(combined["aux_index"])[adversarial], np.arange(40))
+    assert (labels[adversarial] != original[adversarial]).all()  # labelled as the model predicts them: never their own
+    assert np.array_equal(labels[sources == "forget"], original[sources == "forget"])  # forget rows keep theirs
+    assert result.counts["adversarial_rows"] == 40 and "adversarial_examples" in result.timings
+    # the adversarial examples are what the original model misclassifies as their labels say
+    with torch.no_grad():
+        logits = trainer.model.__class__.from_pretrained(trained_model_dir)(pixel_values=trainer.method.adversarial).logits
+    assert np.array_equal(logits.argmax(1).numpy(), labels[adversarial])
+    # StepLR(step_size=1 epoch, gamma=0.1): the learning rate is divided by 10 after the first epoch
+    steps = trainer.state.max_steps
+    factor = trainer.lr_scheduler.lr_lambdas[0]
+    assert factor(0) == 1.0 and factor(steps // 2 - 1) == 1.0 and factor(steps // 2) == pytest.approx(0.1)
+
+
+def test_amun_is_listed_with_its_options():
+    from hf_unlearn.methods import describe_methods
+
+    text = describe_methods()
+    assert "amun: Fine-tune on the data plus each forget image's closest adversarial example" in text
+    assert "method_args.include_forget = True" in text and "method_args.lr_step_epochs = 1.0" in text
