@@ -77,7 +77,7 @@ from transformers import ResNetConfig, ResNetForImageClassification, Trainer, Tr
 from transformers.models.resnet.modeling_resnet import ResNetConvLayer  # noqa: E402
 
 from hf_unlearn.config import UnlearningConfig  # noqa: E402
-from hf_unlearn.constants import FORGET_SOURCES  # noqa: E402
+from hf_unlearn.constants import AUX_INDEX, FORGET_SOURCES  # noqa: E402
 from hf_unlearn.evaluation import Predictions, avg_gap, score_predictions  # noqa: E402
 from hf_unlearn.forget import ForgetSet  # noqa: E402
 from hf_unlearn.methods import available_methods, get_method  # noqa: E402
@@ -115,6 +115,9 @@ METHOD_SETTINGS: dict[str, dict[str, Any]] = {
     "bad_teacher": {"learning_rate": 1e-4, "num_train_epochs": 1, "optim": "adamw_torch", "weight_decay": 0.0},
     # the paper's DCGANs (64/64), 10 GAN epochs instead of 20; synthetic counts unset = as many as the forget set
     "multigan": {"learning_rate": 0.02, "num_train_epochs": 2, "gan_epochs": 10.0, "label_inversion": "complement"},
+    # the authors' reported setting: lr 0.01 divided by 10 every epoch (method_args.lr_step_epochs 1), 10 epochs;
+    # its adversarial examples are computed per request (not yet prepared once), inside the timed request
+    "amun": {"learning_rate": 0.01, "num_train_epochs": 10},
 }
 #: CIFAR-10 channel statistics (as recipes/cifar10-resnet10-cpu's image processor).
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -256,6 +259,7 @@ class TrainSet:
     images: torch.Tensor
     labels: torch.Tensor
     is_forget: torch.Tensor
+    aux: torch.Tensor | None = None  # a method's own per-row index (AUX_INDEX, e.g. amun's adversarial rows)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -364,8 +368,10 @@ class Bench:
     def train_set(self, dataset: Dataset) -> TrainSet:
         """A (combined) row dataset's images, labels and forget flags as device tensors, row for row."""
         idx, labels, forget = read_rows(dataset)
+        aux = (torch.as_tensor(dataset[AUX_INDEX], device=self.device) if AUX_INDEX in dataset.column_names
+               else None)
         return TrainSet(self.train_images[torch.as_tensor(idx, device=self.device)],
-                        torch.as_tensor(labels, device=self.device), torch.as_tensor(forget, device=self.device))
+                        torch.as_tensor(labels, device=self.device), torch.as_tensor(forget, device=self.device), aux)
 
     @torch.no_grad()
     def predict(self, model: nn.Module, images: torch.Tensor, labels: np.ndarray) -> Predictions:
@@ -418,7 +424,7 @@ def shuffled_epochs(bench: Bench, n: int, batch_size: int, generator: torch.Gene
             yield order[start:start + batch_size]
 
 
-LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[..., torch.Tensor]  # (model, pixels, labels, is_forget[, aux_index]) -> loss
 
 
 def run_steps(bench: Bench, model: nn.Module, data: TrainSet, batches: Iterator[torch.Tensor], total_steps: int,
@@ -451,7 +457,8 @@ def run_steps(bench: Bench, model: nn.Module, data: TrainSet, batches: Iterator[
         if augment:
             images = Pixels.augment(images, generator)
         with bench.autocast():
-            loss = loss_fn(model, bench.pixels.normalize(images), data.labels[idx], data.is_forget[idx])
+            extra = () if data.aux is None else (data.aux[idx],)  # a method's per-row index (amun)
+            loss = loss_fn(model, bench.pixels.normalize(images), data.labels[idx], data.is_forget[idx], *extra)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nonfinite |= ~torch.isfinite(loss.detach())
@@ -518,6 +525,11 @@ class RowPixels:
 
     def __init__(self, bench: Bench):
         self.bench = bench
+
+    def pixel_maps(self) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
+        """[0, 1] images <-> normalised model input (what `ImageTransform` derives from the image processor)."""
+        mean, std = self.bench.pixels.mean, self.bench.pixels.std
+        return (lambda x: (x - mean.to(x)) / std.to(x)), (lambda v: v * std.to(v) + mean.to(v))
 
     def __call__(self, batch: dict[str, list[Any]]) -> dict[str, Any]:
         idx = row_indices(batch["image"])
@@ -633,8 +645,9 @@ def library_loss(method: Any) -> LossFn:
     """The method's `compute_loss(model, inputs, forget_mask)`; when it returns None, the model's own loss on the
     (possibly relabelled) inputs, as `UnlearningTrainer.compute_loss` falls back to the Trainer's."""
 
-    def loss(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, forget: torch.Tensor) -> torch.Tensor:
-        inputs = {"pixel_values": pixels, "labels": labels}
+    def loss(model: nn.Module, pixels: torch.Tensor, labels: torch.Tensor, forget: torch.Tensor,
+             aux: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = {"pixel_values": pixels, "labels": labels, **({AUX_INDEX: aux} if aux is not None else {})}
         out = method.compute_loss(model, inputs, forget)
         if out is None:
             out = model(**inputs).loss
@@ -680,8 +693,10 @@ def run_method(bench: Bench, name: str, original: nn.Module) -> tuple[nn.Module,
     callbacks = method.callbacks()  # e.g. SalUn's GradientMask (its saliency mask is computed here, timed)
     optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(config, model)
     optimizer = optimizer_cls(decay_groups(model, config.weight_decay), **optimizer_kwargs)
-    scheduler = get_scheduler(config.lr_scheduler_type, optimizer, num_warmup_steps=config.get_warmup_steps(total),
-                              num_training_steps=total, scheduler_specific_kwargs=config.lr_scheduler_kwargs)
+    factor = method.lr_lambda(steps_per_epoch)  # a method's own schedule (amun's steps), as UnlearningTrainer
+    scheduler = (torch.optim.lr_scheduler.LambdaLR(optimizer, factor) if factor is not None else
+                 get_scheduler(config.lr_scheduler_type, optimizer, num_warmup_steps=config.get_warmup_steps(total),
+                               num_training_steps=total, scheduler_specific_kwargs=config.lr_scheduler_kwargs))
     clip = config.max_grad_norm if config.max_grad_norm is not None else method.max_grad_norm
     steps = run_steps(bench, model, data, batches, total, library_loss(method), optimizer, scheduler, augment=augment,
                       offset=zlib.crc32(name.encode()) % 1000 + 3, max_grad_norm=clip, callbacks=callbacks,

@@ -143,7 +143,10 @@ class Amun(UnlearningMethod):
         self.attack: dict[str, float] = {}
 
     def _pixel_maps(self) -> tuple[Any, Any]:
-        """[0, 1] images <-> the model's input, from the image processor's normalisation."""
+        """[0, 1] images <-> the model's input, from the image processor's normalisation (or the transform's own
+        `pixel_maps()`, for a transform that is not `ImageTransform`)."""
+        if hasattr(self.trainer.transform, "pixel_maps"):
+            return self.trainer.transform.pixel_maps()
         processor = self.trainer.transform.image_processor
         channels = self.trainer.transform.num_channels
         if getattr(processor, "do_normalize", False):
