@@ -258,6 +258,8 @@ class UnlearningTrainer(Trainer):
             if not 0 < self.args.max_steps < steps:  # a smaller max_steps the user set cuts the plan short
                 self.args.max_steps = steps
             digest = f"{digest}+plan:{plan_digest(self.batch_plan)}"
+        if own := self.method.data_fingerprint():  # what the rows do not show (e.g. amun's adversarial inputs)
+            digest = f"{digest}+{self.method.name}:{own}"
         for callback in self.method.callbacks():  # e.g. SalUn's gradient mask, computed on the original model
             self.add_callback(callback)
 

@@ -68,6 +68,11 @@ def test_amun_fine_tunes_on_data_and_adversarial_examples_with_a_step_schedule(t
     assert (labels[adversarial] != original[adversarial]).all()  # labelled as the model predicts them: never their own
     assert np.array_equal(labels[sources == "forget"], original[sources == "forget"])  # forget rows keep theirs
     assert result.counts["adversarial_rows"] == 40 and "adversarial_examples" in result.timings
+    # the adversarial pixels join the resume key: other examples with the same labels are other fine-tuning data
+    fingerprint = trainer.method.data_fingerprint()
+    trainer.method.adversarial = trainer.method.adversarial + 1e-3
+    assert fingerprint and trainer.method.data_fingerprint() != fingerprint
+    trainer.method.adversarial = trainer.method.adversarial - 1e-3
     # the adversarial examples are what the original model misclassifies as their labels say
     with torch.no_grad():
         logits = trainer.model.__class__.from_pretrained(trained_model_dir)(pixel_values=trainer.method.adversarial).logits

@@ -26,6 +26,7 @@ random crops and flips), as for every method here.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,6 +199,12 @@ class Amun(UnlearningMethod):
         outputs = model(pixel_values=pixels)
         loss = F.cross_entropy(outputs.logits, inputs["labels"])
         return (loss, outputs) if return_outputs else loss
+
+    def data_fingerprint(self) -> str | None:
+        """SHA-256 of the adversarial inputs (their labels are in the rows, their pixels are not)."""
+        if self.adversarial is None:
+            return None
+        return hashlib.sha256(self.adversarial.contiguous().numpy().tobytes()).hexdigest()[:16]
 
     def lr_lambda(self, steps_per_epoch: float) -> Any:
         """Their StepLR: the factor gamma^(epoch // lr_step_epochs), applied per optimizer step."""

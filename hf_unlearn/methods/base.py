@@ -90,6 +90,11 @@ class UnlearningMethod:
         """
         return None
 
+    def data_fingerprint(self) -> str | None:
+        """A digest of fine-tuning data the dataset's images and labels do not show (it joins the resume key, so
+        a checkpoint made on other data is never resumed); None when the rows say it all."""
+        return None
+
     def lr_lambda(self, steps_per_epoch: float) -> Any:
         """The method's own learning-rate schedule as a factor of the optimizer step (`LambdaLR`), or None for
         the config's `lr_scheduler_type` (e.g. amun's step decay, which transformers does not offer)."""
