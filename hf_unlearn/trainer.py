@@ -211,8 +211,9 @@ class UnlearningTrainer(Trainer):
 
     def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
         """The method's own schedule when it has one (`UnlearningMethod.lr_lambda`), else the config's."""
-        epochs = self.args.num_train_epochs if self.args.max_steps <= 0 else None
-        factor = self.method.lr_lambda(num_training_steps / epochs if epochs else num_training_steps)
+        batches = -(-len(self.train_dataset) // (self.args.per_device_train_batch_size * self.args.world_size))
+        factor = self.method.lr_lambda(max(1, batches // self.args.gradient_accumulation_steps))  # per epoch, as
+        # the Trainer counts optimizer steps per epoch
         if factor is None or self.lr_scheduler is not None:
             return super().create_scheduler(num_training_steps, optimizer)
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, factor)

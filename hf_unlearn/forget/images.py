@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data import _encoded_images, find_columns, to_model_mode
+from ..data import _encoded_images, find_image_column, to_model_mode
 from ..errors import ForgetSetError
 from .match import Resolved
 
@@ -53,9 +53,12 @@ def given_images(images: Any) -> tuple[list[str], list[str]]:
     an image is an error naming it."""
     from datasets import Dataset
 
+    def rows_of(dataset: Dataset, prefix: str) -> list[tuple[bytes, str]]:
+        column = find_image_column(dataset)
+        return [(data, f"{prefix}row {row}") for row, data, _ in _encoded_images(dataset, column, None)]
+
     if isinstance(images, Dataset):
-        column = find_columns(images, None, next(iter(images.features)))[0]
-        pairs = [(data, f"row {row}") for row, data, _ in _encoded_images(images, column, None)]
+        pairs = rows_of(images, "")
     else:
         items = [images] if isinstance(images, str) or not isinstance(images, (list, tuple)) else list(images)
         pairs = []
@@ -63,9 +66,7 @@ def given_images(images: Any) -> tuple[list[str], list[str]]:
             if isinstance(item, str) and item.endswith(".parquet") and os.path.isfile(item):
                 from datasets import load_dataset  # a dataset of images, e.g. a Hub dataset's parquet file
 
-                rows = load_dataset("parquet", data_files={"images": item})["images"]
-                column = find_columns(rows, None, next(iter(rows.features)))[0]
-                pairs += [(data, f"{item} row {row}") for row, data, _ in _encoded_images(rows, column, None)]
+                pairs += rows_of(load_dataset("parquet", data_files={"images": item})["images"], f"{item} ")
             elif isinstance(item, str):
                 pairs += [(path, path) for path in _files(item)]
             else:
@@ -93,7 +94,7 @@ def resolve_images(dataset: Any, wanted: tuple[str, ...], allow_partial: bool, n
     refused unless `allow_partial` (then counted)."""
     from PIL import Image as PILImage
 
-    column = find_columns(dataset, None, next(iter(dataset.features)))[0]
+    column = find_image_column(dataset)
     sizes = {tuple(int(x) for x in d.split(":", 1)[0].split("x")) for d in wanted}
     want = set(wanted)
     rows: list[int] = []

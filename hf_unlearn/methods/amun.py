@@ -143,26 +143,12 @@ class Amun(UnlearningMethod):
         self.adversarial: torch.Tensor | None = None  # model inputs of the adversarial rows, in row order
         self.attack: dict[str, float] = {}
 
-    def _pixel_maps(self) -> tuple[Any, Any]:
-        """[0, 1] images <-> the model's input, from the image processor's normalisation (or the transform's own
-        `pixel_maps()`, for a transform that is not `ImageTransform`)."""
-        if hasattr(self.trainer.transform, "pixel_maps"):
-            return self.trainer.transform.pixel_maps()
-        processor = self.trainer.transform.image_processor
-        channels = self.trainer.transform.num_channels
-        if getattr(processor, "do_normalize", False):
-            mean = torch.tensor(processor.image_mean, dtype=torch.float32)[:channels].view(1, -1, 1, 1)
-            std = torch.tensor(processor.image_std, dtype=torch.float32)[:channels].view(1, -1, 1, 1)
-        else:
-            mean, std = torch.zeros(1, channels, 1, 1), torch.ones(1, channels, 1, 1)
-        return (lambda x: (x - mean.to(x)) / std.to(x)), (lambda v: v * std.to(v) + mean.to(v))
-
     def build_train_dataset(self) -> Dataset:
         trainer, options = self.trainer, self.options
         start = time.perf_counter()
         forget = trainer.forget_dataset
         processed = forget.with_transform(trainer.transform)
-        to_input, to_pixels = self._pixel_maps()
+        to_input, to_pixels = trainer.transform.pixel_maps()  # [0, 1] images <-> model input
         model = trainer.model
         device = next(model.parameters()).device
         images, labels, radii = [], [], []
