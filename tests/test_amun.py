@@ -1,6 +1,7 @@
 """`amun` (ICML 2025): its core step, the search for each image's closest adversarial example, pinned on tiny
 tensors; the fine-tuning set and the step schedule on real digits with a tiny ResNet."""
 
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from hf_unlearn import UnlearningConfig, UnlearningTrainer
-from hf_unlearn.methods.amun import smallest_adversarial
+from hf_unlearn.methods.adversarial import smallest_adversarial
 
 
 class Linear(torch.nn.Module):
@@ -89,3 +90,123 @@ def test_amun_is_listed_with_its_options():
     text = describe_methods()
     assert "amun: Fine-tune on the data plus each forget image's closest adversarial example" in text
     assert "method_args.include_forget = True" in text and "method_args.lr_step_epochs = 1.0" in text
+
+
+def _prepare(model_dir, train, out, **method_args):
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    from hf_unlearn.data import ImageTransform, model_num_channels
+    from hf_unlearn.methods.adversarial import prepare_adversarial
+    from hf_unlearn.methods.amun import AmunOptions
+
+    model = AutoModelForImageClassification.from_pretrained(model_dir)
+    transform = ImageTransform(AutoImageProcessor.from_pretrained(model_dir), model_num_channels(model))
+    config = UnlearningConfig(str(out), method="amun", use_cpu=True)
+    options = AmunOptions(**{"attack_steps": 10, "attack_batch_size": 32, **method_args})
+    return prepare_adversarial(model, transform, config, options, train, str(out), model_source=model_dir)
+
+
+def test_a_prepared_adversarial_set_gives_a_request_the_examples_it_would_compute(trained_model_dir, digits, tmp_path):
+    """Made once for every training row (resumed after an interruption), read by a request: the same examples
+    and labels as attacking the forget rows in the request; made for another model, with
+    other attack settings or without the forget rows, it is refused before any work."""
+    from hf_unlearn.methods import adversarial
+    from hf_unlearn.options import OptionError
+
+    train = digits["train"].select(range(160))
+    forget = [3, 17, 40, 41, 99, 150]
+    calls = {"n": 0}
+
+    def interrupt(text):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+
+    original_attack = adversarial.attack_rows
+    try:  # interrupted after two of five batches: the rerun attacks only the last three
+        adversarial.attack_rows = lambda *a, **k: original_attack(*a, **{**k, "log": interrupt})
+        with pytest.raises(KeyboardInterrupt):
+            _prepare(trained_model_dir, train, tmp_path / "prepared")
+    finally:
+        adversarial.attack_rows = original_attack
+    started = []
+    adversarial.attack_rows = lambda *a, **k: started.append(k["start_row"]) or original_attack(*a, **k)
+    try:
+        prepared = _prepare(trained_model_dir, train, tmp_path / "prepared")
+    finally:
+        adversarial.attack_rows = original_attack
+    assert started == [64] and prepared.record["num_rows"] == 160 and prepared.record["preparation_s"] > 0
+    assert not (tmp_path / "prepared.tmp").exists()
+    _prepare(trained_model_dir, train, tmp_path / "fresh")
+    for name in ("images", "labels", "radius"):  # the resumed set is the uninterrupted one
+        assert np.array_equal(np.load(tmp_path / "prepared" / f"{name}.npy"), np.load(tmp_path / "fresh" / f"{name}.npy"))
+
+    def run(folder, **method_args):
+        config = UnlearningConfig(str(tmp_path / folder), method="amun", forget_indices=forget, seed=0, use_cpu=True,
+                                  disable_tqdm=True, num_train_epochs=1, learning_rate=0.01,
+                                  per_device_train_batch_size=64, num_retain_samples=60, eval_retain_samples=60,
+                                  logging_steps=1000, method_args={"attack_steps": 10, **method_args})
+        trainer = UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=train,
+                                    eval_dataset=digits["test"].select(range(60)))
+        return trainer, trainer.unlearn()
+
+    attacked, attacked_result = run("attacked")
+    read, read_result = run("read", prepared_path=str(tmp_path / "prepared"))
+    # the same examples up to float rounding: an image is attacked beside other images in a batch
+    assert torch.allclose(read.method.adversarial, attacked.method.adversarial, atol=1e-5)
+    assert read.combined_dataset["label"] == attacked.combined_dataset["label"]
+    assert read_result.counts == attacked_result.counts
+    assert read.method.attack["prepared"] == 1 and "prepared" not in attacked.method.attack
+
+    with pytest.raises(OptionError, match="method_args.attack_steps = 20 but method_args.prepared_path"):
+        run("steps", prepared_path=str(tmp_path / "prepared"), attack_steps=20)
+    other = tmp_path / "other-model"
+    from transformers import AutoModelForImageClassification
+
+    model = AutoModelForImageClassification.from_pretrained(trained_model_dir)
+    with torch.no_grad():
+        model.classifier[-1].bias.add_(0.1)
+    model.save_pretrained(other)
+    import shutil
+
+    for name in ("preprocessor_config.json",):
+        shutil.copy(os.path.join(trained_model_dir, name), other / name)
+    with pytest.raises(OptionError, match="prepared for other model weights"):
+        config = UnlearningConfig(str(tmp_path / "x"), method="amun", forget_indices=forget, use_cpu=True,
+                                  method_args={"prepared_path": str(tmp_path / "prepared")})
+        UnlearningTrainer(model=str(other), args=config, train_dataset=train)
+    with pytest.raises(OptionError, match="holds no prepared adversarial set"):
+        config = UnlearningConfig(str(tmp_path / "y"), method="amun", forget_indices=forget, use_cpu=True,
+                                  method_args={"prepared_path": str(tmp_path)})
+        UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=train)
+
+
+def test_prepare_command_with_method_amun_then_a_request_reads_it(trained_model_dir, digits, tmp_path):
+    import yaml
+
+    from hf_unlearn.cli import main
+    from hf_unlearn.methods.adversarial import load_adversarial
+
+    data = tmp_path / "data"
+    data.mkdir()
+    digits["train"].to_parquet(str(data / "train.parquet"))
+    digits["test"].to_parquet(str(data / "test.parquet"))
+    common = {"model_name_or_path": trained_model_dir, "dataset_name": str(data), "max_train_samples": 100,
+              "use_cpu": True, "disable_tqdm": True, "method": "amun"}
+    recipe = tmp_path / "prepare.yaml"
+    recipe.write_text(yaml.safe_dump({**common, "output_dir": str(tmp_path / "prepared"),
+                                      "method_args": {"attack_steps": 10}}))
+    assert main(["prepare", str(recipe)]) == 0
+    prepared = load_adversarial(str(tmp_path / "prepared"))
+    assert prepared.record["num_rows"] == 100 and prepared.record["command"].startswith("hf-unlearn prepare")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    assert main(["prepare", str(recipe), "--output_dir", str(tmp_path / "busy")]) == 2
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"  # a folder with other files is never replaced
+    assert main(["prepare", str(recipe), "--push_to_hub", "true", "--hub_model_id", "me/x"]) == 2  # never uploaded
+    request = tmp_path / "request.yaml"
+    request.write_text(yaml.safe_dump({**common, "output_dir": str(tmp_path / "request"), "forget_indices": [1, 5, 9],
+                                       "num_train_epochs": 1, "eval_retain_samples": 50, "max_test_samples": 50,
+                                       "method_args": {"attack_steps": 10, "prepared_path": str(tmp_path / "prepared")}}))
+    assert main(["run", str(request)]) == 0
+    assert (tmp_path / "request" / "unlearning_results.json").is_file()

@@ -368,3 +368,27 @@ def test_rekey_carries_runs_keyed_on_old_fingerprints_over_after_checking_the_da
     assert {f: e["key"] for f, e in rekey.key_files(str(out)).items()} == {f: e["key"] for f, e in stored.items()}
     assert main(["benchmark", str(path)]) == 0
     assert {p for p, stamp in stamps.items() if p.stat().st_mtime_ns != stamp} == set()  # every run reused
+
+
+def test_amun_per_seed_reads_one_adversarial_set_per_seed(digits_benchmark, tmp_path):
+    """`method_args.prepared_path: per_seed`: every training row of the seed's original attacked once, shared by
+    both settings (one-time cost apart, no attack in the request); the second request, from an unlearned model,
+    attacks its own forget rows."""
+    out, _ = copied_outputs(digits_benchmark, tmp_path)
+    amun = {"method": "amun", "method_args": {"prepared_path": "per_seed", "attack_steps": 5}}
+    summary = rerun(digits_benchmark, tmp_path, out, seeds=[0], methods={"amun": amun},
+                    sequential={"setting": "random", "fraction": 0.05, "methods": ["amun"], "seeds": [0]})
+    [folder] = list((out / "seed0").glob("prepared_amun_*"))
+    record = json.loads((folder / "preparation.json").read_text())
+    assert record["num_rows"] == record["num_train"] and record["attack"]["attack_steps"] == 5
+    firsts = [r for r in summary["records"] if r["name"] == "amun" and r["request"] == "first"]
+    assert len(firsts) == 2
+    for run in firsts:
+        assert run["metrics"]["one_time_s"] == pytest.approx(record["preparation_s"])
+        assert run["timings"]["adversarial_examples"] < record["preparation_s"]
+    first = json.loads((out / "seed0" / "random" / "amun" / "unlearning_results.json").read_text())
+    assert first["config"]["method_args"]["prepared_path"] == str(folder)
+    [second] = [r for r in summary["records"] if r["name"] == "amun" and r["request"] == "second"]
+    assert second["metrics"]["one_time_s"] == 0.0 and second["counts"]["adversarial_rows"] > 0
+    result = json.loads((out / "seed0" / "random" / "second_request" / "amun" / "unlearning_results.json").read_text())
+    assert "prepared_path" not in result["config"]["method_args"]

@@ -33,7 +33,6 @@ from ..constants import GENERATORS_DIR, RESULTS_FILE
 from ..data import class_names, find_columns
 from ..evaluation import avg_gap
 from ..forget import ForgetSet
-from ..gan.preparation import PREPARATION_FILE, Preparation, load_preparation, prepare_generator
 from ..scratch import train_classifier
 from ..trainer import UnlearningTrainer
 from .arguments import DataArguments, as_dict, load_splits
@@ -46,6 +45,7 @@ from .benchmark_plan import (  # noqa: F401  (BenchmarkArguments: re-exported, `
     method_variants,
     plan_settings,
 )
+from .benchmark_prepare import SeedPreparations
 from .benchmark_report import (
     REPORT_COLUMNS,
     aggregate,
@@ -56,18 +56,12 @@ from .benchmark_report import (
 )
 from .experiment import request_seconds, scratch_setup
 
-#: `prepared_generator_path: per_seed` in a method's settings: the seed's preparation, made by the benchmark.
-PER_SEED = "per_seed"
 #: What a record keeps of a run's stopping rule (its trajectory stays in the run's results).
 STOP_FIELDS = ("matched", "stopped_step", "kept_step", "budget_steps", "check_every_steps", "check_seconds")
-#: Options a preparation depends on (besides the original model and the data).
-PREPARATION_FIELDS = ("gan_latent_dim", "gan_generator_channels", "gan_discriminator_channels", "gan_resolution",
-                      "gan_epochs", "gan_min_steps", "gan_batch_size", "gan_learning_rate", "gan_beta1", "gan_beta2",
-                      "bf16", "fp16")
 
 
 # ---------------------------------------------------------------------------------------------- runs
-class Benchmark:
+class Benchmark(SeedPreparations):
     """Runs (or resumes) every (seed, setting, method) of a benchmark recipe and collects the records."""
 
     def __init__(self, args: BenchmarkArguments, base: UnlearningConfig):
@@ -96,7 +90,7 @@ class Benchmark:
         self.retain_generator_of: dict[str, str | None] = {}
         self.records: list[dict[str, Any]] = []
         #: seed -> its prepared generator (`prepared`), made once and shared by every setting and request
-        self.preparations: dict[int, Preparation] = {}
+        self.preparations: dict[Any, Any] = {}
         self.started = time.perf_counter()
 
     def log(self, message: str) -> None:
@@ -160,35 +154,6 @@ class Benchmark:
                 return AutoModelForImageClassification.from_pretrained(folder), json.load(f)["seconds"]
 
         return self.keys.get_or_make(folder, self.scratch_identity(seed), os.path.basename(timing_file), train, load)
-
-    def prepared(self, seed: int, original: torch.nn.Module | None = None) -> Preparation:
-        """The data generator of `seed`'s original and training set, prepared once (`hf-unlearn prepare`) and
-        used by every variant asking `prepared_generator_path: per_seed`, in every setting and request; reused
-        while its key (the original's, the GAN options) holds. Its cost is one-time: `prepared_s` of a record."""
-        if seed in self.preparations:
-            return self.preparations[seed]
-        folder = os.path.join(self.root, f"seed{seed}", "prepared")
-        config = copy.deepcopy(self.base)
-        config.seed = seed
-        payload = {"original": artefact_key(self.scratch_identity(seed)),
-                   "gan": {k: getattr(config, k) for k in PREPARATION_FIELDS}, "seed": seed}
-
-        def make() -> Preparation:
-            model = original if original is not None else self.original(seed)[0]
-            return prepare_generator(model, config, self.train, folder, dataset_name=self.args.dataset_name)
-
-        self.preparations[seed] = self.keys.get_or_make(folder, payload, PREPARATION_FILE, make,
-                                                        lambda: load_preparation(folder))
-        self.log(f"seed {seed}: generator prepared ({self.preparations[seed].record['preparation_s']:.0f}s, once)")
-        return self.preparations[seed]
-
-    def resolve_preparation(self, config: UnlearningConfig, original: torch.nn.Module | None = None) -> float:
-        """`prepared_generator_path: per_seed` becomes this seed's preparation; its one-time seconds (else 0)."""
-        if config.prepared_generator_path != PER_SEED:
-            return 0.0
-        preparation = self.prepared(config.seed, original)
-        config.prepared_generator_path = preparation.path
-        return float(preparation.record["preparation_s"])
 
     def run(self, config: UnlearningConfig, model: Callable[[], torch.nn.Module], start: dict[str, str],
             overrides: dict[str, Any], forget: dict[str, Any], evaluate_original: bool = False) -> dict[str, Any]:
@@ -338,7 +303,7 @@ class Benchmark:
                 extra["retain_generator_path"] = (self.retain_generator_of.get(first_dir)
                                                   or os.path.join(first_dir, GENERATORS_DIR, "retain"))
             config = configure(self.base, os.path.join(folder, name), seed, method, {**method_overrides, **extra})
-            prepared_s = self.resolve_preparation(config)
+            prepared_s = self.resolve_preparation(config, first_request=False)
             result = self.run(config, functools.partial(AutoModelForImageClassification.from_pretrained, first_dir),
                               {"first_request": self.keys.key_of(first_dir)}, method_overrides, request)
             if index == 0:

@@ -156,6 +156,9 @@ class ArtefactKeys:
         public["retain_generator_path"] = self.identity(public.get("retain_generator_path"))
         if public.get("prepared_generator_path"):
             public["prepared_generator_path"] = self.identity(public["prepared_generator_path"])
+        method_args = public.get("method_args")
+        if isinstance(method_args, dict) and method_args.get("prepared_path"):  # amun's prepared set
+            public["method_args"] = {**method_args, "prepared_path": self.identity(method_args["prepared_path"])}
         if public.get("previous_forget_sets"):
             public["previous_forget_sets"] = [self.identity(p) for p in public["previous_forget_sets"]]
         return public

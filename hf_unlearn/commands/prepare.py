@@ -1,15 +1,20 @@
 """`hf-unlearn prepare RECIPE.yaml`: train the data generator of a trained model and its training set once (the
 recipe's `model_name_or_path` and data), so that every later Multi-GAN deletion request on that model trains
 no GAN from scratch. Written to `prepared_generator_path` (the folder requests then read), else `output_dir`;
-with `push_to_hub`, also uploaded into `prepared_generator/` of `hub_model_id` (the model's own repository)."""
+with `push_to_hub`, also uploaded into `prepared_generator/` of `hub_model_id` (the model's own repository).
+
+With `method: amun`: the adversarial example of every training image instead (`methods/adversarial.py`),
+written to `method_args.prepared_path`, else `output_dir`; amun requests then read their forget rows' examples."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from transformers import AutoModelForImageClassification
+import torch
+from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 from ..config import UnlearningConfig
+from ..data import ImageTransform, model_num_channels
 from ..errors import UsageError
 from ..gan.preparation import prepare_generator
 from ..safety import load_pretrained
@@ -21,9 +26,11 @@ def prepare_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[
     if not run_args.model_name_or_path:
         raise UsageError("hf-unlearn prepare needs model_name_or_path (the trained model whose deletion requests "
                          "the generator will serve), e.g. model_name_or_path: my-org/resnet-cifar10.")
-    out = config.prepared_generator_path or config.output_dir
     train, _ = load_splits(run_args)
     model = load_pretrained(AutoModelForImageClassification, run_args.model_name_or_path, config.allow_pickle_weights)
+    if config.method == "amun":
+        return prepare_amun(run_args, config, model, train)
+    out = config.prepared_generator_path or config.output_dir
     preparation = prepare_generator(model, config, train, out, model_source=run_args.model_name_or_path,
                                     dataset_name=run_args.dataset_name, command=run_args.command)
     record = preparation.record
@@ -40,4 +47,33 @@ def prepare_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[
         print(f"[hf-unlearn] pushed to {config.hub_model_id}/{PREPARED_DIR}: download it with "
               f"huggingface_hub.snapshot_download({config.hub_model_id!r}, allow_patterns='{PREPARED_DIR}/*') and "
               "point prepared_generator_path at that folder.", flush=True)
+    return record
+
+
+def prepare_amun(run_args: RunArguments, config: UnlearningConfig, model: Any, train: Any) -> dict[str, Any]:
+    """AMUN's adversarial set of the model's training set, made once (not uploaded: it holds training images)."""
+    from ..methods.adversarial import prepare_adversarial
+    from ..methods.amun import AmunOptions
+    from ..methods.base import parse_method_args
+
+    if config.push_to_hub:
+        raise UsageError("push_to_hub = true with method amun: the adversarial set is made of the training images "
+                         "(nearly unchanged), so it is never uploaded; keep it beside your data, and leave "
+                         "push_to_hub unset for `hf-unlearn prepare` with method amun.")
+    options = parse_method_args(AmunOptions, config.method_args, "amun")
+    out = options.prepared_path or config.output_dir
+    processor = load_pretrained(AutoImageProcessor, run_args.model_name_or_path, weights=False)
+    transform = ImageTransform(processor, model_num_channels(model))
+    model.to("cpu" if config.use_cpu or not torch.cuda.is_available() else "cuda")
+    def log(text: str) -> None:
+        print(f"[hf-unlearn] {text}", flush=True)
+
+    prepared = prepare_adversarial(model, transform, config, options, train, out,
+                                   model_source=run_args.model_name_or_path, dataset_name=run_args.dataset_name,
+                                   command=run_args.command, log=log)
+    record = prepared.record
+    print(f"[hf-unlearn] adversarial set prepared in {record['preparation_s']:.1f}s on {record['num_rows']} of "
+          f"{record['num_train']} training rows (median radius {record['median_radius']:.3g}): {prepared.path}\n"
+          f"Deletion requests on this model use it with `method_args: {{prepared_path: {prepared.path}}}` "
+          "(method amun).", flush=True)
     return record

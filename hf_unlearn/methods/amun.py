@@ -18,10 +18,10 @@ As the authors' code runs it (Ali-E/AMUN: `build_advdataset.py`, `pgdl2_modified
 
 Deliberate differences (BENCHMARKS.md lists them): the attack runs on the model's input (the image processor's
 output, e.g. CIFAR-10 resized to 64 px, mapped back to [0, 1] pixel units) rather than on the stored 32-px image,
-so its radii are in those units; the adversarial examples are computed per request for the forget rows only (the
-authors compute them once for the whole training set: the same per-image result, at one-time instead of
-per-request cost; the prepared variant is not built yet); real rows are not augmented (their training set uses
-random crops and flips), as for every method here.
+so its radii are in those units; real rows are not augmented (their training set uses random crops and flips),
+as for every method here. As the authors do, the examples can be made once for every training image
+(`hf-unlearn prepare` with method amun, `adversarial.py`) and read by each request (`prepared_path`); left unset,
+a request attacks its own forget rows (the same examples, at per-request instead of one-time cost).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from datasets import Dataset
 
 from ..constants import AUX_INDEX
 from ..synthesis import combine_sources, with_source
+from .adversarial import AdversarialSet, attack_rows, load_adversarial, processor_digest
 from .base import UnlearningMethod
 from .registry import register_method
 
@@ -65,6 +66,12 @@ class AmunOptions:
         default=30, metadata={"help": "Give up doubling after this many rounds (an image that never flips is an error)."}
     )
     attack_batch_size: int = field(default=128, metadata={"help": "Images attacked together."})
+    prepared_path: str | None = field(
+        default=None,
+        metadata={"help": "Folder of this model's adversarial set, made once for every training image by "
+                          "`hf-unlearn prepare` with method amun (as the authors build it): the request then "
+                          "attacks nothing. Unset: the forget rows are attacked for this request."},
+    )
 
     def check(self) -> None:
         if self.lr_step_epochs < 0 or not 0 < self.lr_gamma <= 1:
@@ -73,62 +80,6 @@ class AmunOptions:
         if self.attack_eps <= 0 or self.attack_steps < 1 or self.attack_max_doublings < 0 or self.attack_batch_size < 1:
             raise ValueError("amun needs attack_eps > 0, attack_steps >= 1, attack_max_doublings >= 0 and "
                              "attack_batch_size >= 1.")
-
-
-def smallest_adversarial(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, to_input: Any,
-                         eps: float = 0.04, steps: int = 50, max_doublings: int = 30) -> dict[str, torch.Tensor]:
-    """For each image (values in [0, 1]), the first L2-PGD iterate the model no longer classifies as its label,
-    searching radius eps, then 2 eps, 4 eps, ... (`steps` steps each, step size radius / 10). `to_input` maps
-    [0, 1] images to the model's input (its normalisation). Returns the adversarial images, their predicted
-    labels, the radius each needed and the original predictions."""
-    model_was_training = model.training
-    model.eval()
-    clean = images.detach()
-    adv = clean.clone()
-    n = len(clean)
-    radius = torch.full((n,), float(eps), dtype=clean.dtype, device=clean.device)
-    adv_label = torch.full((n,), -1, dtype=torch.long, device=clean.device)
-    active = torch.arange(n, device=clean.device)
-    with torch.no_grad():
-        original = model(pixel_values=to_input(clean)).logits.argmax(1)
-    try:
-        for _ in range(max_doublings + 1):
-            for _ in range(steps):
-                x = adv[active].clone().requires_grad_(True)
-                logits = model(pixel_values=to_input(x)).logits
-                predicted = logits.argmax(1)
-                flipped = predicted != labels[active]
-                adv_label[active[flipped]] = predicted[flipped]
-                if flipped.all():
-                    active = active[:0]
-                    break
-                grad = torch.autograd.grad(F.cross_entropy(logits, labels[active]), x)[0]
-                keep = ~flipped
-                active, x, grad = active[keep], x[keep].detach(), grad[keep]
-                norm = grad.reshape(len(active), -1).norm(dim=1).clamp_min(1e-10)
-                step = (radius[active] / 10).view(-1, 1, 1, 1)
-                moved = x + step * grad / norm.view(-1, 1, 1, 1)
-                delta = moved - clean[active]
-                scale = (radius[active] / delta.reshape(len(active), -1).norm(dim=1).clamp_min(1e-12)).clamp(max=1.0)
-                adv[active] = (clean[active] + delta * scale.view(-1, 1, 1, 1)).clamp(0.0, 1.0)
-            if len(active) == 0:
-                break
-            with torch.no_grad():
-                still = model(pixel_values=to_input(adv[active])).logits.argmax(1) == labels[active]
-            radius[active[still]] *= 2
-            done = active[~still]
-            if len(done):
-                with torch.no_grad():
-                    adv_label[done] = model(pixel_values=to_input(adv[done])).logits.argmax(1)
-                active = active[still]
-            if len(active) == 0:
-                break
-        if len(active):
-            raise RuntimeError(f"amun: {len(active)} image(s) kept their label after {max_doublings} doublings of the "
-                               "attack radius; raise attack_max_doublings or attack_eps.")
-    finally:
-        model.train(model_was_training)
-    return {"images": adv.detach(), "labels": adv_label, "radius": radius, "original": original}
 
 
 @register_method
@@ -141,30 +92,32 @@ class Amun(UnlearningMethod):
     def __init__(self, trainer: Any):
         super().__init__(trainer)
         self.adversarial: torch.Tensor | None = None  # model inputs of the adversarial rows, in row order
+        self.prepared: AdversarialSet | None = None
         self.attack: dict[str, float] = {}
+
+    def validate(self) -> None:
+        """Before any work: a prepared set exists and was made for this model, data, processor and attack."""
+        if self.options.prepared_path:
+            trainer = self.trainer
+            self.prepared = load_adversarial(self.options.prepared_path)
+            self.prepared.check(trainer.data_sha256, trainer.input_model["weights_sha256"],
+                                processor_digest(trainer.transform), self.options)
+            self.prepared.select(np.asarray(trainer.forget_indices))
 
     def build_train_dataset(self) -> Dataset:
         trainer, options = self.trainer, self.options
         start = time.perf_counter()
         forget = trainer.forget_dataset
-        processed = forget.with_transform(trainer.transform)
-        to_input, to_pixels = trainer.transform.pixel_maps()  # [0, 1] images <-> model input
-        model = trainer.model
-        device = next(model.parameters()).device
-        images, labels, radii = [], [], []
-        for begin in range(0, len(forget), options.attack_batch_size):
-            rows = processed[begin:begin + options.attack_batch_size]
-            pixels = to_pixels(torch.stack(list(rows["pixel_values"])).float().to(device)).clamp(0, 1)
-            found = smallest_adversarial(model, pixels, torch.as_tensor(rows["labels"], device=device), to_input,
-                                         options.attack_eps, options.attack_steps, options.attack_max_doublings)
-            images.append(to_input(found["images"]).cpu())
-            labels.append(found["labels"].cpu())
-            radii.append(found["radius"].cpu())
-        self.adversarial = torch.cat(images)
-        adv_labels = torch.cat(labels).numpy()
-        radius = torch.cat(radii).numpy()
+        if self.prepared is not None:  # made once for every training row: read this request's rows
+            found = self.prepared.select(np.asarray(trainer.forget_indices))
+        else:
+            found = attack_rows(trainer.model, forget, trainer.transform, options)
+        to_input, _ = trainer.transform.pixel_maps()
+        self.adversarial = to_input(torch.from_numpy(found["images"]))
+        adv_labels, radius = found["labels"], found["radius"]
         self.attack = {"adversarial_rows": len(adv_labels), "median_radius": float(np.median(radius)),
-                       "label_changed": float((adv_labels != np.asarray(forget["label"])).mean())}
+                       "label_changed": float((adv_labels != np.asarray(forget["label"])).mean()),
+                       **({"prepared": 1} if self.prepared is not None else {})}
         trainer.log_phase("adversarial_examples", time.perf_counter() - start, **self.attack)
         parts = {"retain": with_source(trainer.retain_train_dataset(), "retain"),
                  "synthetic_forget": with_source(forget, "synthetic_forget", adv_labels)}
