@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("recipe")
     parser.add_argument("--write", action="store_true", help="write the new keys (else: only say what changes)")
+    parser.add_argument("--replace-key", nargs=2, action="append", default=[], metavar=("OLD", "NEW"),
+                        help="an artefact made again under a new key (its folder was lost) that you have checked is "
+                             "the same (e.g. the same accuracy on the same rows): the runs naming OLD name NEW")
     opts = parser.parse_args(argv)
     args, base = parse_recipe([opts.recipe], (BenchmarkArguments, UnlearningConfig), command="benchmark")
     benchmark = Benchmark(args, base)
@@ -110,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print("refused, nothing changed:\n  " + "\n  ".join(problems))
         return 1
-    replace = {old: train_digest for old in old_train} | {old: test_digest for old in old_test}
+    replace = ({old: train_digest for old in old_train} | {old: test_digest for old in old_test}
+               | dict(map(tuple, opts.replace_key)))
     new = rekey(stored, replace)
     changed = [folder for folder in stored if new[folder]["key"] != stored[folder]["key"]]
     print(f"{len(stored)} finished artefacts under {root}; data checked (training digest {train_digest[:16]}..., "
