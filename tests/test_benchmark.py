@@ -392,3 +392,19 @@ def test_amun_per_seed_reads_one_adversarial_set_per_seed(digits_benchmark, tmp_
     assert second["metrics"]["one_time_s"] == 0.0 and second["counts"]["adversarial_rows"] > 0
     result = json.loads((out / "seed0" / "random" / "second_request" / "amun" / "unlearning_results.json").read_text())
     assert "prepared_path" not in result["config"]["method_args"]
+
+
+def test_a_new_config_option_keeps_every_benchmark_key(tmp_path):
+    """A run's key hashes its whole public config: a field added to UnlearningConfig would change every key and
+    rerun every finished benchmark run (issue 17's eight forget and card options did, until they were listed).
+    The fields a default config puts in a key are pinned here: a new one must be left out of keys at its default
+    (`KEYED_WHEN_SET`) or not keyed at all (`UNKEYED_FIELDS`), then this pin updated."""
+    import hashlib
+
+    from hf_unlearn.commands.benchmark_keys import ArtefactKeys
+
+    identity = ArtefactKeys(str(tmp_path), False, print).config_identity(UnlearningConfig(str(tmp_path), use_cpu=True))
+    names = sorted(identity)
+    assert (len(names), hashlib.sha256(" ".join(names).encode()).hexdigest()[:16]) == (123, "34fd07a09ea8d495"), (
+        "the fields in a benchmark key changed: add a new option to KEYED_WHEN_SET (at its default) or "
+        f"UNKEYED_FIELDS in hf_unlearn/commands/benchmark_keys.py; keyed now: {names}")
