@@ -129,6 +129,7 @@ class UnlearningTrainer(Trainer):
         check_output_dir(args.output_dir, estimated_output_bytes(model, args.method == "multigan"))
         self.transform = ImageTransform(processing_class, model_num_channels(model))
         self.reference_model = reference_model
+        self.model = model  # what methods validate against (Trainer.__init__ sets the model to fine-tune)
         self.method = get_method(args.method)(self)
         self.method.validate()
         if args.max_grad_norm is None:  # unset: the method's reference setting (recorded in the results)
@@ -265,8 +266,11 @@ class UnlearningTrainer(Trainer):
             self.add_callback(callback)
 
         start = time.perf_counter()
+        # a method that retrains from scratch starts from seeded fresh weights, not from the model it was given
+        start_model = ({"reinitialized": weights_digest(self.model)} if self.method.reinitialize_model
+                       else self.input_model)
         checkpoint, self._own_checkpoints, marker = resumable_checkpoint(self.args, {
-            "model": self.input_model, "data": self.data_sha256, "finetune": digest,
+            "model": start_model, "data": self.data_sha256, "finetune": digest,
             "forget": self.forget_set.spec_hash()})
         self.add_callback(marker)  # each checkpoint carries this request's key
         if self.args.stop_when:  # scored on the forget and held-out rows only: never the test split

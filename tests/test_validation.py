@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+import torch
 import yaml
 from datasets import ClassLabel, DatasetDict, Value
 
@@ -254,3 +255,31 @@ def test_a_missing_image_is_refused_naming_the_rows(tmp_path, digits, processor)
         UnlearningTrainer(model=make_tiny_model(), args=config, processing_class=processor, train_dataset=train,
                           eval_dataset=digits["test"])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_retrain_resumes_whatever_model_object_it_was_given(digits, processor, tmp_path, monkeypatch):
+    """`retrain` starts from seeded fresh weights: its resume key names those, not the model it was handed (the
+    benchmark hands it a throwaway model whose random weights differ from one start to the next)."""
+    from transformers import ResNetForImageClassification
+
+    from hf_unlearn import trainer as trainer_module
+    from hf_unlearn.commands.quickstart import tiny_resnet_config
+
+    class Stop(Exception):
+        pass
+
+    def capture(args, key):
+        raise Stop(key)
+
+    monkeypatch.setattr(trainer_module, "resumable_checkpoint", capture)
+    keys = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        config = UnlearningConfig(str(tmp_path / f"r{seed}"), method="retrain", forget_classes=["3"], use_cpu=True,
+                                  seed=0, num_train_epochs=1, eval_retain_samples=50)
+        trainer = UnlearningTrainer(model=ResNetForImageClassification(tiny_resnet_config()), args=config,
+                                    train_dataset=digits["train"], processing_class=processor)
+        with pytest.raises(Stop) as stopped:
+            trainer.unlearn(evaluate_original=False)
+        keys.append(stopped.value.args[0])
+    assert keys[0] == keys[1] and "reinitialized" in keys[0]["model"]
