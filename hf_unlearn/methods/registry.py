@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from .base import UnlearningMethod
 
 #: Built-in methods: registry name == module name under `hf_unlearn.methods`.
-BUILTIN_METHODS = ("amun", "bad_teacher", "finetune", "l1_sparse", "multigan", "neggrad", "neggrad_plus", "random_label",
-                   "retrain", "salun", "scrub")
+BUILTIN_METHODS = ("amun", "bad_teacher", "coun", "finetune", "l1_sparse", "multigan", "negate_layers", "neggrad",
+                   "neggrad_plus", "random_label", "retrain", "salun", "scrub")
 
 _METHODS: dict[str, type[UnlearningMethod]] = {}
 
@@ -45,7 +45,8 @@ def get_method(name: str) -> type[UnlearningMethod]:
 
 def describe_options(options_class: type) -> list[tuple[str, Any, str]]:
     """(name, default, help) of each option of a method."""
-    return [(f.name, f.default, f.metadata.get("help", "")) for f in dataclasses.fields(options_class)]
+    return [(f.name, f.default_factory() if f.default is dataclasses.MISSING else f.default,  # type: ignore[misc]
+             f.metadata.get("help", "")) for f in dataclasses.fields(options_class)]
 
 
 def describe_methods() -> str:
