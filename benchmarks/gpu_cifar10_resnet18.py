@@ -116,8 +116,13 @@ METHOD_SETTINGS: dict[str, dict[str, Any]] = {
     # the paper's DCGANs (64/64), 10 GAN epochs instead of 20; synthetic counts unset = as many as the forget set
     "multigan": {"learning_rate": 0.02, "num_train_epochs": 2, "gan_epochs": 10.0, "label_inversion": "complement"},
     # the authors' reported setting: lr 0.01 divided by 10 every epoch (method_args.lr_step_epochs 1), 10 epochs;
-    # its adversarial examples are computed per request (not yet prepared once), inside the timed request
+    # its adversarial examples are computed per request here (`hf-unlearn prepare` makes them once), inside the
+    # timed request
     "amun": {"learning_rate": 0.01, "num_train_epochs": 10},
+    # NoT (the stem's weights negated) and CoUn (CE + contrastive views): the shared cosine recipe, CoUn's
+    # harness range lr 0.01-0.1, epochs as finetune's
+    "negate_layers": {"learning_rate": 0.02, "num_train_epochs": 3},
+    "coun": {"learning_rate": 0.02, "num_train_epochs": 3},
 }
 #: CIFAR-10 channel statistics (as recipes/cifar10-resnet10-cpu's image processor).
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
