@@ -9,6 +9,7 @@ import shutil
 from typing import Any
 
 from .errors import TrainingDivergedError, UnsafeInputError
+from .options import OptionError
 
 __all__ = ["TrainingDivergedError", "UnsafeInputError", "cache_folders", "check_folder_unchanged",
            "check_model_folder", "check_output_apart", "check_output_dir", "estimated_output_bytes", "folder_digest",
@@ -171,3 +172,22 @@ def write_json_atomic(path: str, payload: Any) -> None:
     import json
 
     write_text_atomic(path, json.dumps(payload, indent=2, default=str))
+
+
+def check_replaceable(output_dir: str, marker_file: str) -> None:
+    """A preparation replaces its folder: refuse a folder that holds other files (no `marker_file` of an
+    earlier preparation), naming it."""
+    if os.path.isdir(output_dir) and os.listdir(output_dir) and not os.path.isfile(
+            os.path.join(output_dir, marker_file)):
+        raise OptionError(f"output_dir = {output_dir!r} holds other files (no {marker_file}): a preparation "
+                          "replaces its folder, so give it a new or empty folder.")
+
+
+def replace_folder(staging: str, output_dir: str) -> None:
+    """Move the finished `staging` folder to `output_dir`, replacing an earlier one only once it is complete."""
+    old = output_dir.rstrip("/") + ".old"
+    if os.path.isdir(output_dir):
+        os.rename(output_dir, old)
+    os.replace(staging, output_dir)
+    shutil.rmtree(old, ignore_errors=True)
+

@@ -158,6 +158,8 @@ def test_a_prepared_adversarial_set_gives_a_request_the_examples_it_would_comput
     assert read_result.counts == attacked_result.counts
     assert read.method.attack["prepared"] == 1 and "prepared" not in attacked.method.attack
 
+    with pytest.raises(OptionError, match=r"holds no examples for 1 forget row\(s\) \(e.g. \[1000\]\)"):
+        prepared.positions(np.array([3, 1000]))  # a row it was prepared without (e.g. forgotten earlier)
     with pytest.raises(OptionError, match="method_args.attack_steps = 20 but method_args.prepared_path"):
         run("steps", prepared_path=str(tmp_path / "prepared"), attack_steps=20)
     other = tmp_path / "other-model"

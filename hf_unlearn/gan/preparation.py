@@ -28,7 +28,14 @@ from ..constants import RESULTS_FILE
 from ..data import class_names, common_image_format, content_digest, find_columns, to_standard_columns
 from ..forget import exclude_previous, load_forget_set
 from ..options import OptionError
-from ..safety import check_output_apart, check_output_dir, weights_digest, write_json_atomic
+from ..safety import (
+    check_output_apart,
+    check_output_dir,
+    check_replaceable,
+    replace_folder,
+    weights_digest,
+    write_json_atomic,
+)
 from .discriminator import DCGANDiscriminator
 from .generator import DCGANGenerator
 from .train import GANImages, GANSettings, default_gan_resolution, train_gan
@@ -121,10 +128,7 @@ def prepare_generator(model: Any, args: Any, train_dataset: Any, output_dir: str
     """
     check_output_apart(output_dir, {"the model's folder": model_source, "the dataset's folder": dataset_name})
     check_output_dir(output_dir, 60_000_000)
-    if os.path.isdir(output_dir) and os.listdir(output_dir) and not os.path.isfile(
-            os.path.join(output_dir, PREPARATION_FILE)):
-        raise OptionError(f"output_dir = {output_dir!r} holds other files (no {PREPARATION_FILE}): a preparation "
-                          "replaces its folder, so give it a new or empty folder.")
+    check_replaceable(output_dir, PREPARATION_FILE)
     image_col, label_col = find_columns(train_dataset, args.image_column, args.label_column)
     names = class_names(train_dataset, label_col)
     full = to_standard_columns(train_dataset, image_col, label_col)
@@ -161,8 +165,5 @@ def prepare_generator(model: Any, args: Any, train_dataset: Any, output_dir: str
         discriminator.save_pretrained(os.path.join(staging, "discriminator"))
         np.save(os.path.join(staging, ROWS_FILE), rows.astype(np.int64))
         write_json_atomic(os.path.join(staging, PREPARATION_FILE), record)
-        if os.path.isdir(output_dir):
-            os.rename(output_dir, output_dir.rstrip("/") + ".old")
-        os.replace(staging, output_dir)
-        shutil.rmtree(output_dir.rstrip("/") + ".old", ignore_errors=True)
+        replace_folder(staging, output_dir)
     return Preparation(os.path.abspath(output_dir), record)

@@ -31,8 +31,16 @@ from datasets import Dataset
 
 from ..data import content_digest, find_columns, to_standard_columns
 from ..forget import exclude_previous, load_forget_set
+from ..gan.preparation import rows_digest
 from ..options import OptionError
-from ..safety import check_output_apart, check_output_dir, weights_digest, write_json_atomic
+from ..safety import (
+    check_output_apart,
+    check_output_dir,
+    check_replaceable,
+    replace_folder,
+    weights_digest,
+    write_json_atomic,
+)
 
 PREPARATION_FILE = "preparation.json"
 ARRAYS = ("images", "labels", "radius")
@@ -167,6 +175,12 @@ class AdversarialSet:
 
     def select(self, rows: np.ndarray, option: str = "method_args.prepared_path") -> dict[str, np.ndarray]:
         """The examples, labels and radii of training rows `rows` (only those rows are read from disk)."""
+        position = self.positions(rows, option)
+        return {name: np.asarray(np.load(os.path.join(self.path, f"{name}.npy"), mmap_mode="r")[position])
+                for name in ARRAYS}
+
+    def positions(self, rows: np.ndarray, option: str = "method_args.prepared_path") -> np.ndarray:
+        """Where training rows `rows` are in the set; an error naming the option when some are not there."""
         prepared = self.rows
         order = np.argsort(prepared)
         found = np.searchsorted(prepared, rows, sorter=order)
@@ -177,8 +191,7 @@ class AdversarialSet:
             raise OptionError(f"{option} = {self.path!r} holds no examples for {len(missing)} forget row(s) (e.g. "
                               f"{missing[:5].tolist()}): it was prepared without them (rows of earlier requests "
                               "are left out); prepare again, or leave it unset.")
-        return {name: np.asarray(np.load(os.path.join(self.path, f"{name}.npy"), mmap_mode="r")[position])
-                for name in ARRAYS}
+        return position
 
 
 def load_adversarial(path: str, option: str = "method_args.prepared_path") -> AdversarialSet:
@@ -217,15 +230,12 @@ def prepare_adversarial(model: torch.nn.Module, transform: Any, args: Any, optio
     shape = tuple(full.select([0]).with_transform(transform)[0:1]["pixel_values"][0].shape)
     needed = 4 * len(rows) * int(np.prod(shape))
     check_output_dir(output_dir, needed)
-    if os.path.isdir(output_dir) and os.listdir(output_dir) and not os.path.isfile(
-            os.path.join(output_dir, PREPARATION_FILE)):
-        raise OptionError(f"output_dir = {output_dir!r} holds other files (no {PREPARATION_FILE}): a preparation "
-                          "replaces its folder, so give it a new or empty folder.")
+    check_replaceable(output_dir, PREPARATION_FILE)
     record = {"kind": "amun", "format_version": FORMAT_VERSION,
               "data_sha256": content_digest(full, verify="training set"), "model_sha256": weights_digest(model),
               "processor_sha256": processor_digest(transform), "model_source": model_source,
               "dataset_name": dataset_name, "num_train": len(full), "num_rows": len(rows),
-              "rows_sha256": hashlib.sha256(np.sort(rows.astype(np.int64)).tobytes()).hexdigest(),
+              "rows_sha256": rows_digest(rows),
               "excluded_forget_sets": [p.spec_hash() for p in previous], "input_shape": list(shape),
               "attack": {name: getattr(options, name) for name in ATTACK_FIELDS}, "command": command}
     staging = output_dir.rstrip("/") + ".tmp"
@@ -261,8 +271,5 @@ def prepare_adversarial(model: torch.nn.Module, transform: Any, args: Any, optio
     files.clear()  # the memory maps are closed before the folder moves
     os.remove(progress_file)
     write_json_atomic(os.path.join(staging, PREPARATION_FILE), record)
-    if os.path.isdir(output_dir):
-        os.rename(output_dir, output_dir.rstrip("/") + ".old")
-    os.replace(staging, output_dir)
-    shutil.rmtree(output_dir.rstrip("/") + ".old", ignore_errors=True)
+    replace_folder(staging, output_dir)
     return AdversarialSet(os.path.abspath(output_dir), record)

@@ -102,7 +102,7 @@ class Amun(UnlearningMethod):
             self.prepared = load_adversarial(self.options.prepared_path)
             self.prepared.check(trainer.data_sha256, trainer.input_model["weights_sha256"],
                                 processor_digest(trainer.transform), self.options)
-            self.prepared.select(np.asarray(trainer.forget_indices))
+            self.prepared.positions(np.asarray(trainer.forget_indices))
 
     def build_train_dataset(self) -> Dataset:
         trainer, options = self.trainer, self.options
