@@ -390,6 +390,9 @@ def test_amun_per_seed_reads_one_adversarial_set_per_seed(digits_benchmark, tmp_
     assert first["config"]["method_args"]["prepared_path"] == str(folder)
     [second] = [r for r in summary["records"] if r["name"] == "amun" and r["request"] == "second"]
     assert second["metrics"]["one_time_s"] == 0.0 and second["counts"]["adversarial_rows"] > 0
+    timings = second["timings"]  # the attack is part of building the fine-tuning set: counted once
+    assert timings["data_reorganization"] >= timings["adversarial_examples"] > 0
+    assert second["metrics"]["request_s"] == pytest.approx(timings["data_reorganization"] + timings["fine_tuning"])
     result = json.loads((out / "seed0" / "random" / "second_request" / "amun" / "unlearning_results.json").read_text())
     assert "prepared_path" not in result["config"]["method_args"]
 
