@@ -92,7 +92,7 @@ def test_amun_is_listed_with_its_options():
     assert "method_args.include_forget = True" in text and "method_args.lr_step_epochs = 1.0" in text
 
 
-def _prepare(model_dir, train, out, **method_args):
+def _prepare(model_dir, train, out, log=None, **method_args):
     from transformers import AutoImageProcessor, AutoModelForImageClassification
 
     from hf_unlearn.data import ImageTransform, model_num_channels
@@ -103,7 +103,7 @@ def _prepare(model_dir, train, out, **method_args):
     transform = ImageTransform(AutoImageProcessor.from_pretrained(model_dir), model_num_channels(model))
     config = UnlearningConfig(str(out), method="amun", use_cpu=True)
     options = AmunOptions(**{"attack_steps": 10, "attack_batch_size": 32, **method_args})
-    return prepare_adversarial(model, transform, config, options, train, str(out), model_source=model_dir)
+    return prepare_adversarial(model, transform, config, options, train, str(out), model_source=model_dir, log=log)
 
 
 def test_a_prepared_adversarial_set_gives_a_request_the_examples_it_would_compute(trained_model_dir, digits, tmp_path):
@@ -123,12 +123,8 @@ def test_a_prepared_adversarial_set_gives_a_request_the_examples_it_would_comput
             raise KeyboardInterrupt
 
     original_attack = adversarial.attack_rows
-    try:  # interrupted after two of five batches: the rerun attacks only the last three
-        adversarial.attack_rows = lambda *a, **k: original_attack(*a, **{**k, "log": interrupt})
-        with pytest.raises(KeyboardInterrupt):
-            _prepare(trained_model_dir, train, tmp_path / "prepared")
-    finally:
-        adversarial.attack_rows = original_attack
+    with pytest.raises(KeyboardInterrupt):  # interrupted after two of five batches: the rerun attacks the last three
+        _prepare(trained_model_dir, train, tmp_path / "prepared", log=interrupt)
     started = []
     adversarial.attack_rows = lambda *a, **k: started.append(k["start_row"]) or original_attack(*a, **k)
     try:

@@ -65,14 +65,13 @@ class SeedPreparations:
         folder = os.path.join(self.root, f"seed{seed}", "prepared_amun_" + artefact_key(attack)[:8])
         if folder in self.preparations:
             return self.preparations[folder]
-        config = copy.deepcopy(self.base)
         payload = {"original": artefact_key(self.scratch_identity(seed)), "attack": attack,
                    "processor": as_dict(self.args.image_processor)}
 
         def make() -> AdversarialSet:
             model = original if original is not None else self.original(seed)[0]
             transform = ImageTransform(self.processor, model_num_channels(model))
-            return prepare_adversarial(model, transform, config, options, self.train, folder,
+            return prepare_adversarial(model, transform, self.base, options, self.train, folder,
                                        dataset_name=self.args.dataset_name, log=self.log)
 
         self.preparations[folder] = self.keys.get_or_make(folder, payload, ADVERSARIAL_FILE, make,
@@ -87,10 +86,10 @@ class SeedPreparations:
         preparation; its one-time seconds (else 0). A second request starts from an unlearned model, which has
         other adversarial examples than the original: its amun run attacks its own forget rows."""
         method_args = as_dict(config.method_args) or {}
-        if config.method == "amun" and method_args.get("prepared_path") == PER_SEED and not first_request:
-            config.method_args = {k: v for k, v in method_args.items() if k != "prepared_path"}
-            return 0.0
         if config.method == "amun" and method_args.get("prepared_path") == PER_SEED:
+            if not first_request:
+                config.method_args = {k: v for k, v in method_args.items() if k != "prepared_path"}
+                return 0.0
             adversarial = self.prepared_adversarial(config.seed, method_args, original)
             config.method_args = {**method_args, "prepared_path": adversarial.path}
             return float(adversarial.record["preparation_s"])

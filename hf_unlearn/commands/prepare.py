@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 from ..config import UnlearningConfig
@@ -64,7 +63,8 @@ def prepare_amun(run_args: RunArguments, config: UnlearningConfig, model: Any, t
     out = options.prepared_path or config.output_dir
     processor = load_pretrained(AutoImageProcessor, run_args.model_name_or_path, weights=False)
     transform = ImageTransform(processor, model_num_channels(model))
-    model.to("cpu" if config.use_cpu or not torch.cuda.is_available() else "cuda")
+    model.to(config.device)  # the Trainer's device choice (use_cpu, else an accelerator when there is one)
+
     def log(text: str) -> None:
         print(f"[hf-unlearn] {text}", flush=True)
 

@@ -21,6 +21,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
-from ..data import content_digest, find_columns, to_standard_columns
+from ..data import class_names, content_digest, find_columns, to_standard_columns
 from ..forget import exclude_previous, load_forget_set
 from ..gan.preparation import rows_digest
 from ..options import OptionError
@@ -106,33 +107,19 @@ def smallest_adversarial(model: torch.nn.Module, images: torch.Tensor, labels: t
 
 
 def attack_rows(model: torch.nn.Module, dataset: Dataset, transform: Any, options: Any,
-                write: Any = None, start_row: int = 0, log: Any = None) -> dict[str, np.ndarray] | None:
-    """`smallest_adversarial` over the rows of `dataset` (columns image, label), `options.attack_batch_size` at a
-    time: the examples in [0, 1] pixel units at the model's input size, their labels (the model's predictions)
-    and radii. With `write(begin, found)`, each batch is handed over as it finishes (from row `start_row`: a
-    preparation resumes there) and nothing is returned."""
+                start_row: int = 0) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    """`smallest_adversarial` over the rows of `dataset` (columns image, label) from row `start_row` (a
+    preparation resumes there), `options.attack_batch_size` at a time: for each batch its first row and its
+    examples in [0, 1] pixel units at the model's input size, their labels (the model's predictions) and radii."""
     processed = dataset.with_transform(transform)
     to_input, to_pixels = transform.pixel_maps()
     device = next(model.parameters()).device
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in ARRAYS}
-    started = time.perf_counter()
     for begin in range(start_row, len(dataset), options.attack_batch_size):
         rows = processed[begin:begin + options.attack_batch_size]
         pixels = to_pixels(torch.stack(list(rows["pixel_values"])).float().to(device)).clamp(0, 1)
         found = smallest_adversarial(model, pixels, torch.as_tensor(rows["labels"], device=device), to_input,
                                      options.attack_eps, options.attack_steps, options.attack_max_doublings)
-        arrays = {name: found[name].cpu().numpy() for name in ARRAYS}
-        if write is not None:
-            write(begin, arrays)
-        else:
-            for name in ARRAYS:
-                parts[name].append(arrays[name])
-        if log is not None:
-            done = begin + len(arrays["labels"])
-            log(f"{done}/{len(dataset)} rows attacked ({time.perf_counter() - started:.0f}s)")
-    if write is not None:
-        return None
-    return {name: np.concatenate(parts[name]) for name in ARRAYS}
+        yield begin, {name: found[name].cpu().numpy() for name in ARRAYS}
 
 
 def processor_digest(transform: Any) -> str:
@@ -173,10 +160,9 @@ class AdversarialSet:
                 raise OptionError(f"method_args.{name} = {getattr(options, name)} but {option} = {self.path!r} was "
                                   f"attacked with {record['attack'][name]}: set it to that, or {fix}.")
 
-    def select(self, rows: np.ndarray, option: str = "method_args.prepared_path") -> dict[str, np.ndarray]:
-        """The examples, labels and radii of training rows `rows` (only those rows are read from disk)."""
-        position = self.positions(rows, option)
-        return {name: np.asarray(np.load(os.path.join(self.path, f"{name}.npy"), mmap_mode="r")[position])
+    def read(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        """The examples, labels and radii at `positions` (see `positions`): only those rows are read from disk."""
+        return {name: np.asarray(np.load(os.path.join(self.path, f"{name}.npy"), mmap_mode="r")[positions])
                 for name in ARRAYS}
 
     def positions(self, rows: np.ndarray, option: str = "method_args.prepared_path") -> np.ndarray:
@@ -223,11 +209,10 @@ def prepare_adversarial(model: torch.nn.Module, transform: Any, args: Any, optio
     rows = np.arange(len(full))
     previous = [load_forget_set(p) for p in args.previous_forget_sets or []]
     if previous:
-        from ..data import class_names
-
         rows, _ = exclude_previous(rows, np.array([], dtype=np.int64), previous, np.asarray(full["label"]),
                                    class_names(train_dataset, label_col), train_dataset)
-    shape = tuple(full.select([0]).with_transform(transform)[0:1]["pixel_values"][0].shape)
+    chosen = full.select(rows)
+    shape = tuple(chosen.select([0]).with_transform(transform)[0:1]["pixel_values"][0].shape)
     needed = 4 * len(rows) * int(np.prod(shape))
     check_output_dir(output_dir, needed)
     check_replaceable(output_dir, PREPARATION_FILE)
@@ -255,19 +240,19 @@ def prepare_adversarial(model: torch.nn.Module, transform: Any, args: Any, optio
         np.lib.format.open_memmap(os.path.join(staging, "radius.npy"), "w+", np.float32, (len(rows),))
     files = {name: np.load(os.path.join(staging, f"{name}.npy"), mmap_mode="r+") for name in ARRAYS}
     start = time.perf_counter()
-
-    def write(begin: int, found: dict[str, np.ndarray]) -> None:
-        for name in ARRAYS:
+    for begin, found in attack_rows(model, chosen, transform, options, start_row=done):
+        for name in ARRAYS:  # each batch on disk, then the progress that says so
             files[name][begin:begin + len(found[name])] = found[name]
             files[name].flush()
-        write_json_atomic(progress_file, {"record": record, "rows_done": begin + len(found["labels"]),
+        finished = begin + len(found["labels"])
+        write_json_atomic(progress_file, {"record": record, "rows_done": finished,
                                           "seconds": seconds + time.perf_counter() - start})
-
-    attack_rows(model, full.select(rows), transform, options, write=write, start_row=done, log=log)
+        if log is not None:
+            log(f"{finished}/{len(chosen)} rows attacked ({seconds + time.perf_counter() - start:.0f}s)")
     labels = np.asarray(files["labels"])
     record.update(preparation_s=seconds + time.perf_counter() - start,
                   median_radius=float(np.median(files["radius"])),
-                  label_changed=float((labels != np.asarray(full.select(rows)["label"])).mean()))
+                  label_changed=float((labels != np.asarray(chosen["label"])).mean()))
     files.clear()  # the memory maps are closed before the folder moves
     os.remove(progress_file)
     write_json_atomic(os.path.join(staging, PREPARATION_FILE), record)

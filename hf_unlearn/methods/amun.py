@@ -38,7 +38,7 @@ from datasets import Dataset
 
 from ..constants import AUX_INDEX
 from ..synthesis import combine_sources, with_source
-from .adversarial import AdversarialSet, attack_rows, load_adversarial, processor_digest
+from .adversarial import ARRAYS, AdversarialSet, attack_rows, load_adversarial, processor_digest
 from .base import UnlearningMethod
 from .registry import register_method
 
@@ -93,6 +93,7 @@ class Amun(UnlearningMethod):
         super().__init__(trainer)
         self.adversarial: torch.Tensor | None = None  # model inputs of the adversarial rows, in row order
         self.prepared: AdversarialSet | None = None
+        self.positions: np.ndarray | None = None  # of the forget rows in the prepared set (checked by validate)
         self.attack: dict[str, float] = {}
 
     def validate(self) -> None:
@@ -102,16 +103,17 @@ class Amun(UnlearningMethod):
             self.prepared = load_adversarial(self.options.prepared_path)
             self.prepared.check(trainer.data_sha256, trainer.input_model["weights_sha256"],
                                 processor_digest(trainer.transform), self.options)
-            self.prepared.positions(np.asarray(trainer.forget_indices))
+            self.positions = self.prepared.positions(np.asarray(trainer.forget_indices))
 
     def build_train_dataset(self) -> Dataset:
         trainer, options = self.trainer, self.options
         start = time.perf_counter()
         forget = trainer.forget_dataset
         if self.prepared is not None:  # made once for every training row: read this request's rows
-            found = self.prepared.select(np.asarray(trainer.forget_indices))
+            found = self.prepared.read(self.positions)
         else:
-            found = attack_rows(trainer.model, forget, trainer.transform, options)
+            batches = [arrays for _, arrays in attack_rows(trainer.model, forget, trainer.transform, options)]
+            found = {name: np.concatenate([arrays[name] for arrays in batches]) for name in ARRAYS}
         to_input, _ = trainer.transform.pixel_maps()
         self.adversarial = to_input(torch.from_numpy(found["images"]))
         adv_labels, radius = found["labels"], found["radius"]
