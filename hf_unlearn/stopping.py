@@ -140,13 +140,20 @@ class IndistinguishableStop(TrainerCallback):
         self.seconds, self.budget, self.stopped_step = 0.0, 0, 0
         self.outcome = "budget"  # "met" (every target), "overshot" (a forget set past "unseen"), or the budget ran out
 
+    def measure_original(self) -> None:
+        """The held-out accuracy a retrained model keeps: measured on the original model, so the trainer calls this
+        before the method builds its data (a method may change the model there, e.g. `negate_layers`) and before
+        a checkpoint is loaded; on its own, the callback measures the model it starts training from."""
+        start = time.perf_counter()
+        self.original_accuracy = _accuracy(self.predict(self.utility))
+        self.seconds += time.perf_counter() - start
+
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.budget = int(state.max_steps)
         every = self.every_option  # a fraction of the budget (like TrainingArguments.eval_steps) or a step count
         self.every = max(1, int(np.ceil(every * self.budget)) if every < 1 else int(every))
-        start = time.perf_counter()  # the model before fine-tuning: the held-out accuracy a retrained model keeps
-        self.original_accuracy = _accuracy(self.predict(self.utility))
-        self.seconds += time.perf_counter() - start
+        if np.isnan(self.original_accuracy):
+            self.measure_original()
 
     def _check(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         cache: dict[str, Any] = {}  # rows scored twice in one check (e.g. the utility rows) are predicted once

@@ -247,6 +247,14 @@ class UnlearningTrainer(Trainer):
             metrics["retrained"] = score_sets(predictions["retrained"], self.args.mia_splits, self.args.seed)
             self.log_phase("evaluate_reference", time.perf_counter() - start)
 
+        if self.args.stop_when:  # the original's held-out accuracy, before the method may change the model
+            targets = stopping_targets(self.request, self.request.holdout_dataset, self.args.stop_max_samples,
+                                       self.args.seed)
+            utility = utility_rows(targets, self.request.holdout_dataset, self.args.stop_max_samples, self.args.seed)
+            self.stopping = IndistinguishableStop(targets, utility, self.predict_logits, self.args.stop_check_steps,
+                                                  self.args.stop_confidence, self.args.stop_class_rate,
+                                                  self.args.stop_accuracy_drop, self.args.stop_keep_closest)
+            self.stopping.measure_original()
         start = time.perf_counter()
         combined = self.method.build_train_dataset()
         digest = fine_tuning_digest(combined, self.args.world_size)
@@ -274,12 +282,6 @@ class UnlearningTrainer(Trainer):
             "forget": self.forget_set.spec_hash()})
         self.add_callback(marker)  # each checkpoint carries this request's key
         if self.args.stop_when:  # scored on the forget and held-out rows only: never the test split
-            targets = stopping_targets(self.request, self.request.holdout_dataset, self.args.stop_max_samples,
-                                       self.args.seed)
-            utility = utility_rows(targets, self.request.holdout_dataset, self.args.stop_max_samples, self.args.seed)
-            self.stopping = IndistinguishableStop(targets, utility, self.predict_logits, self.args.stop_check_steps,
-                                                  self.args.stop_confidence, self.args.stop_class_rate,
-                                                  self.args.stop_accuracy_drop, self.args.stop_keep_closest)
             self.add_callback(self.stopping)
         synced = sync_batchnorm(self.model) if self.args.world_size > 1 and self.args.sync_batchnorm else []
         self.train(resume_from_checkpoint=checkpoint)

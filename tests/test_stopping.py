@@ -213,6 +213,29 @@ def test_a_run_with_the_rule_never_reads_the_test_split(trained_model_dir, digit
     assert result.counts["holdout"] == len(holdout)
 
 
+def test_the_accuracy_guard_measures_the_original_before_the_method_changes_the_model(trained_model_dir, digits,
+                                                                                     tmp_path):
+    """`negate_layers` negates the stem while building its data: the held-out accuracy the guard keeps is still the
+    original model's (it was the negated model's, so any accuracy passed the guard and the rule stopped at once)."""
+    from transformers import AutoModelForImageClassification
+
+    from hf_unlearn.methods.negate_layers import negate_parameters
+    from hf_unlearn.stopping import _accuracy
+
+    evaluation, holdout = split_test(digits)
+    config = UnlearningConfig(str(tmp_path / "out"), method="negate_layers", forget_fraction=0.1, num_train_epochs=1,
+                              learning_rate=0.01, stop_when="indistinguishable", use_cpu=True, report_to="none",
+                              disable_tqdm=True, resume=False, eval_retain_samples=100)
+    trainer = UnlearningTrainer(trained_model_dir, config, digits["train"], evaluation, holdout_dataset=holdout)
+    result = trainer.unlearn()
+    original = AutoModelForImageClassification.from_pretrained(trained_model_dir)
+    expected = _accuracy(trainer.predict_logits(trainer.stopping.utility, original))
+    assert expected > 80 and trainer.method.negated
+    assert result.stopping["original_holdout_accuracy"] == pytest.approx(expected)
+    negate_parameters(original, [0])  # what the guard measured before: far below, so the test can fail
+    assert _accuracy(trainer.predict_logits(trainer.stopping.utility, original)) < expected - 20
+
+
 def test_the_rule_without_held_out_rows_is_refused_before_any_work(trained_model_dir, digits, tmp_path):
     evaluation, holdout = split_test(digits)
     config = UnlearningConfig(str(tmp_path / "out"), forget_fraction=0.1, stop_when="indistinguishable", use_cpu=True,
