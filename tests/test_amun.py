@@ -84,6 +84,20 @@ def test_amun_fine_tunes_on_data_and_adversarial_examples_with_a_step_schedule(t
     assert factor(0) == 1.0 and factor(steps // 2 - 1) == 1.0 and factor(steps // 2) == pytest.approx(0.1)
 
 
+def test_a_class_request_is_warned_that_the_forget_rows_keep_the_class(trained_model_dir, digits, tmp_path, capsys):
+    """Before any work (the trainer's constructor): include_forget true on a class request says what it does and
+    the option that changes it; a random request, or include_forget false, is not warned."""
+    def build(name, **request):
+        config = UnlearningConfig(str(tmp_path / name), method="amun", seed=0, use_cpu=True, **request)
+        UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"],
+                          eval_dataset=digits["test"])
+        return capsys.readouterr().out
+
+    assert "method_args.include_forget: false" in build("class", forget_classes=["3"])
+    assert "warning" not in build("advonly", forget_classes=["3"], method_args={"include_forget": False})
+    assert "warning" not in build("random", forget_indices=[0, 5, 17])
+
+
 def test_amun_is_listed_with_its_options():
     from hf_unlearn.methods import describe_methods
 

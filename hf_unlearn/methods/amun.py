@@ -97,7 +97,13 @@ class Amun(UnlearningMethod):
         self.attack: dict[str, float] = {}
 
     def validate(self) -> None:
-        """Before any work: a prepared set exists and was made for this model, data, processor and attack."""
+        """Before any work: a prepared set exists and was made for this model, data, processor and attack; a class
+        request is told that the authors' fine-tuning set keeps the class (it still runs as asked)."""
+        if self.options.include_forget and self.trainer.forget_set.kind == "classes":
+            print("[hf-unlearn] warning: method amun with include_forget true (the authors' setting) fine-tunes on "
+                  "every forget image with its own label beside its adversarial example; on a whole class that "
+                  "keeps the class (CIFAR-10 cat: forget accuracy 43% where retraining gives 0, BENCHMARKS.md). "
+                  "Set method_args.include_forget: false to leave the forget images out.", flush=True)
         if self.options.prepared_path:
             trainer = self.trainer
             self.prepared = load_adversarial(self.options.prepared_path)
