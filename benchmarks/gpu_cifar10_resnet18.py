@@ -351,7 +351,8 @@ class Bench:
         self.train_labels = torch.as_tensor(self.train_labels_np, device=self.device)
         self.test_images = to_device(self.test_np, self.device)
         self.rows = row_dataset(self.train_labels_np)
-        self.retain_idx, self.forget_idx = ForgetSet.random_fraction(0.1, seed=self.seed).split(len(self.train_labels_np))
+        self.forget_set = ForgetSet.random_fraction(0.1, seed=self.seed)
+        self.retain_idx, self.forget_idx = self.forget_set.split(len(self.train_labels_np))
         self.retain_rows, self.forget_rows = self.rows.select(self.retain_idx), self.rows.select(self.forget_idx)
         defaults = UnlearningConfig(output_dir=str(self.output_dir / "unlearning"), report_to="none")
         self.eval_retain_samples, self.mia_splits = defaults.eval_retain_samples, defaults.mia_splits
@@ -560,6 +561,7 @@ class BenchContext:
         self.transform = RowPixels(bench)
         self.num_labels = bench.num_labels
         self.data_sha256 = ""
+        self.forget_set = bench.forget_set
         self.retain_dataset, self.forget_dataset = bench.retain_rows, bench.forget_rows
         self.retain_indices, self.forget_indices = bench.retain_idx, bench.forget_idx
         self.timings: dict[str, float] = {}
