@@ -81,6 +81,9 @@ def redacted_report(result: dict[str, Any]) -> dict[str, Any]:
         report["input_model"]["source"] = "(a local folder)"
     report["config"] = {k: v for k, v in report.get("config", {}).items()
                         if k not in PRIVATE_CONFIG_KEYS and not is_secret_key(k)}
+    verdict_options = report["config"].get("verdict")
+    if isinstance(verdict_options, dict) and is_local_path(verdict_options.get("references")):
+        report["config"]["verdict"] = {**verdict_options, "references": "(a local folder)"}
     original = report.get("forget_set", {})
     forget = {k: v for k, v in original.items() if k not in PRIVATE_FORGET_KEYS}
     if forget.get("kind") == "fraction":
@@ -229,14 +232,41 @@ def render_model_card(result: dict[str, Any], *, base_model: str | None = None, 
         config_yaml=yaml.safe_dump(config, sort_keys=True).strip(), audit=audit, audit_models=audit_models,
         audit_rows=audit_rows, files=files or {}, command=command, in_progress=in_progress,
         publish_forget_generator=bool(config.get("publish_forget_generator")), gate=gate,
-        ledger=card_rows(ledger or []), groups=_group_rows(report.get("groups") or []),
-        groups_hidden=max(0, len(report.get("groups") or []) - CARD_GROUPS),
+        ledger=card_rows(ledger or []), groups=_group_rows(report.get("groups") or [], report.get("verdict")),
+        groups_hidden=max(0, len(report.get("groups") or []) - CARD_GROUPS), verdict=verdict_view(report.get("verdict")),
     )
 
 
-def _group_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A person-level request's groups as card rows: accuracy and loss-attack AUC per model (numbers only)."""
+def verdict_view(verdict: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The card's verdict section: the unlearned model's outcome as a headline, every scored model's test."""
+    if not verdict or "models" not in verdict:
+        return None
     rows = []
+    for name in ("original", "retrained", "unlearned"):
+        v = verdict["models"].get(name)
+        if v:
+            rows.append({"name": ROW_NAMES[name], "outcome": v["outcome"].replace("_", " "),
+                         "statistic": _statistic(v), "target": v["target"], "images": v["images"],
+                         "minimum": v["minimum_images"] if v["minimum_images"] < 10 ** 9 else "more held-out rows",
+                         "power": f"{v['power']:.0%}"})
+    unlearned = verdict["models"].get("unlearned") or {}
+    return {"headline": unlearned.get("reason", "no verdict"), "outcome": unlearned.get("outcome"), "rows": rows,
+            **verdict["settings"]}
+
+
+def _statistic(v: dict[str, Any]) -> str:
+    if v["target"] == "none" or v["auc"] != v["auc"]:
+        return "n/a"
+    if v["target"] == "class":
+        return f"{v['auc']:.2%} of the class's rows (bound {v['high']:.2%})"
+    return f"{v['auc']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+
+
+def _group_rows(groups: list[dict[str, Any]], verdict: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """A person-level request's groups as card rows: accuracy and loss-attack AUC per model, and the unlearned model's
+    verdict on the group (numbers only)."""
+    rows = []
+    verdicts = {g["group"]: g["models"].get("unlearned") for g in (verdict or {}).get("groups", [])}
     for g in groups[:CARD_GROUPS]:
         cells = {}
         for model in ("original", "unlearned", "retrained"):
@@ -245,6 +275,9 @@ def _group_rows(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                           if m else "n/a")
             cells[f"{model}_mia"] = (f"{m['mia_auc']:.2f} [{m['mia_auc_low']:.2f}, {m['mia_auc_high']:.2f}]"
                                      if m and "mia_auc" in m else "n/a")
+        v = verdicts.get(g["group"])
+        cells["verdict"] = (v["outcome"].replace("_", " ") + (f" ({_statistic(v)})" if _statistic(v) != "n/a" else "")
+                            if v else "n/a")
         rows.append({"group": g["group"], "images": g["images"], **cells})
     return rows
 

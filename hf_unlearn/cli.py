@@ -15,7 +15,7 @@ from .errors import USER_ERRORS
 #: Subcommands whose options are a YAML recipe plus dataclass fields (HfArgumentParser style):
 #: name -> (module under hf_unlearn.commands, arguments dataclass, function).
 RECIPE_COMMANDS = {"run": ("run", "RunArguments", "run_from_args"),
-                   "benchmark": ("benchmark", "BenchmarkArguments", "run_benchmark"),
+                   "benchmark": ("benchmark_main", "BenchmarkArguments", "run_benchmark"),
                    "audit": ("audit", "AuditArguments", "run_audit"),
                    "prepare": ("prepare", "RunArguments", "prepare_from_args")}
 

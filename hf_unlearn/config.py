@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,17 @@ from .forget import FORGET_OPTIONS, ForgetSet
 from .gate import parse_gate
 from .methods.base import parse_method_args
 from .methods.registry import get_method
-from .options import OptionError, at_least, check_range, coerce, non_negative, positive, unit_interval
+from .mia.equivalence import VerdictOptions
+from .options import (
+    OptionError,
+    at_least,
+    check_range,
+    coerce,
+    coerce_dataclass,
+    non_negative,
+    positive,
+    unit_interval,
+)
 from .safety import is_secret_key
 from .stopping import STOP_RULES
 
@@ -176,6 +187,13 @@ class UnlearningConfig(TrainingArguments):
                           "validation, both forget settings: BENCHMARKS.md). Exclusive with num_retain_samples."},
     )
 
+    min_train_steps: int | None = field(
+        default=None,
+        metadata={"help": "A floor on the fine-tuning's optimizer steps, for small requests: when num_train_epochs "
+                          "over the method's fine-tuning set gives fewer, the epochs are raised to reach it (the "
+                          "schedule spans the raised budget; max_steps, when set, wins). Default: none."},
+    )
+
     # ----- evaluation -----
     eval_retain_samples: int | None = field(
         default=2000,
@@ -187,11 +205,12 @@ class UnlearningConfig(TrainingArguments):
     stop_when: str | None = field(
         default=None,
         metadata={"help": "`indistinguishable`: stop fine-tuning when the forget set looks like data the model never "
-                          "saw, as it would to a model retrained without it. Every `stop_check_steps` the forget rows' "
-                          "per-sample losses are compared with those of held-out rows of the same classes (the trainer's "
-                          "`holdout_dataset`, `--holdout_split` on the command line: never the test split) by a "
-                          "class-stratified loss-attack AUC and its interval; fine-tuning stops when the interval holds "
-                          "0.5 and the held-out accuracy is within stop_accuracy_drop of the original's (class "
+                          "saw, as it would to a model retrained without it. Every `stop_check_steps` the forget rows "
+                          "are compared with held-out rows of the same classes (the trainer's `holdout_dataset`, "
+                          "`--holdout_split` on the command line: never the test split; against verdict references when "
+                          "verdict.references is set) by the verdict's equivalence test, its alpha split over the checks; "
+                          "fine-tuning stops when the verdict certifies the forget set and the held-out accuracy is within "
+                          "stop_accuracy_drop of the original's (class "
                           "requests: when the class is no longer predicted; sequential requests: every earlier forget "
                           "set is checked too), or when the interval falls below 0.5 (over-forgotten: the model goes "
                           "back to the check closest to the targets). Never runs past the budget (num_train_epochs / "
@@ -208,7 +227,8 @@ class UnlearningConfig(TrainingArguments):
                           "at most this many each): more rows, a tighter interval and a costlier check."},
     )
     stop_confidence: float = field(
-        default=0.95, metadata={"help": "With stop_when: confidence of the AUC interval that must hold 0.5."}
+        default=0.95, metadata={"help": "Deprecated and ignored: the rule stops when the verdict certifies the forget "
+                                        "set, at the verdict's alpha split over its checks (set verdict: {alpha: ...})."}
     )
     stop_accuracy_drop: float = field(
         default=3.0,
@@ -227,6 +247,18 @@ class UnlearningConfig(TrainingArguments):
         default=0.01,
         metadata={"help": "With stop_when on a class request: the largest share of the forgotten class's rows "
                           "(forget and held-out) still predicted as that class when the rule stops."},
+    )
+
+    verdict: dict | str | None = field(
+        default=None,
+        metadata={"help": "The verdict: an equivalence test that the forget set is treated as a model that never saw it "
+                          "would treat it, within a margin (results, card, push gate, stopping rule). Options: margin "
+                          "(0.1, on the attack's AUC), alpha (0.05), power (0.9: below the size a model at the target "
+                          "passes with this probability the verdict is 'cannot certify'), references (folder of "
+                          "verdict references from `hf-unlearn prepare`: needed for any request not drawn at random, "
+                          "e.g. a person's photos), population_samples (2000 held-out rows), class_rate (0.01); for "
+                          "`hf-unlearn prepare`: folds (4), group_column (the person column). Needs held-out rows "
+                          "(holdout_dataset / --holdout_split). JSON on the command line."},
     )
 
     # ----- parameter-efficient fine-tuning (ViT-sized models) -----
@@ -374,6 +406,13 @@ class UnlearningConfig(TrainingArguments):
             raise OptionError(f"stop_when = {self.stop_when!r} is not a stopping rule: use {', '.join(STOP_RULES)} "
                               "(or leave it unset for the fixed budget).")
         parse_gate(self.push_gate)  # a malformed gate fails now, not after the run
+        parse_verdict(self.verdict)  # and the verdict's options
+        if self.stop_confidence != 0.95:
+            import warnings
+
+            warnings.warn(f"stop_confidence = {self.stop_confidence} is ignored: the stopping rule stops when the verdict "
+                          "certifies the forget set, at verdict.alpha split over its checks (e.g. verdict: {alpha: "
+                          f"{round(1 - self.stop_confidence, 4)}}}).", UserWarning, stacklevel=2)
         parse_method_args(get_method(self.method).Options, self.method_args, self.method)  # its options too
 
 
@@ -406,7 +445,7 @@ RANGES: dict[str, tuple[Any, str]] = {
     "gan_epochs": (positive, "> 0"), "gan_min_steps": (non_negative, ">= 0"), "gan_batch_size": (at_least(2), ">= 2"),
     "gan_learning_rate": (positive, "> 0"), "gan_beta1": (unit_interval(True), "in [0, 1)"),
     "gan_beta2": (unit_interval(True), "in [0, 1)"), "num_synthetic_retain": (non_negative, ">= 0"),
-    "gan_adapt_steps": (at_least(1), ">= 1"), "retain_samples_per_forget": (positive, "> 0 (or unset: all)"), "num_synthetic_forget": (non_negative, ">= 0"), "num_retain_samples": (at_least(1), ">= 1 (or unset: all)"),
+    "gan_adapt_steps": (at_least(1), ">= 1"), "min_train_steps": (at_least(1), ">= 1 (or unset)"), "retain_samples_per_forget": (positive, "> 0 (or unset: all)"), "num_synthetic_forget": (non_negative, ">= 0"), "num_retain_samples": (at_least(1), ">= 1 (or unset: all)"),
     "eval_retain_samples": (at_least(1), ">= 1 (or unset: all)"), "mia_splits": (at_least(2), ">= 2"),
     "stop_check_steps": (positive, "> 0"), "stop_max_samples": (at_least(10), ">= 10"),
     "stop_confidence": (lambda x: 0 < x < 1, "in (0, 1)"),
@@ -421,7 +460,7 @@ EXAMPLES: dict[str, Any] = {
     "forget_classes": ["cat"], "forget_indices": [0, 5, 17], "gan_latent_dim": 100, "gan_generator_channels": 64,
     "gan_discriminator_channels": 64, "gan_epochs": 20, "gan_min_steps": 300, "gan_batch_size": 128,
     "gan_learning_rate": 2e-4, "gan_beta1": 0.5, "gan_beta2": 0.999, "num_synthetic_retain": 500, "gan_adapt_steps": 100,
-    "retain_samples_per_forget": 2,
+    "retain_samples_per_forget": 2, "min_train_steps": 30,
     "num_synthetic_forget": 500, "num_retain_samples": 5000, "eval_retain_samples": 2000, "mia_splits": 10,
     "stop_when": "indistinguishable", "stop_check_steps": 0.25, "stop_max_samples": 800, "stop_confidence": 0.95,
     "stop_class_rate": 0.01, "stop_accuracy_drop": 3.0, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "method": "multigan", "label_inversion": "complement",
@@ -431,3 +470,25 @@ EXAMPLES: dict[str, Any] = {
 def public_config(args: UnlearningConfig) -> dict[str, Any]:
     """The run's config as JSON-safe values, without secrets."""
     return {k: v for k, v in args.to_dict().items() if not is_secret_key(k)}
+
+
+def parse_verdict(value: dict | str | None) -> VerdictOptions:
+    """`verdict` of a config (a mapping, or JSON on the command line) as `VerdictOptions`, checked."""
+    try:
+        values = json.loads(value) if isinstance(value, str) else dict(value or {})
+    except (json.JSONDecodeError, TypeError, ValueError):
+        raise OptionError(f"verdict = {value!r} is not a mapping; write it as '{{\"margin\": 0.1}}' (JSON) on the "
+                          "command line or a mapping in YAML.") from None
+    known = set(VerdictOptions.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise OptionError(f"verdict {unknown} are not verdict options; they are {sorted(known)}.")
+    try:
+        options = VerdictOptions(**values)
+        coerce_dataclass(options, names=set(values), label="verdict.")
+        options.check()
+    except OptionError:
+        raise
+    except ValueError as err:
+        raise OptionError(str(err)) from None
+    return options

@@ -4,7 +4,8 @@
 
 Each key is `max_<metric>` or `min_<metric>`. Metrics are the unlearned model's numbers from the run
 (`unlearning_results.json`) and, when a privacy audit is given, `mia_auc` / `mia_tpr_at_1pct_fpr` become
-the *largest* value over every attack of that audit (the strongest attacker decides).
+the *largest* value over every attack of that audit (the strongest attacker decides). `require_verdict: true`
+asks that the run's verdict certifies the forget set (`verdict.py`; "cannot certify" and "not certified" fail).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ GATE_METRICS: dict[str, tuple[float, float]] = {
     "mia_auc": (0.0, 1.0),
     "mia_tpr_at_1pct_fpr": (0.0, 1.0),
     "avg_gap": (0.0, 100.0),
+    "verdict_certified": (0.0, 1.0),  # 1 when the run's verdict certifies the forget set (`require_verdict: true`)
 }
 
 
@@ -55,6 +57,11 @@ def parse_gate(gate: dict[str, Any] | str | None) -> list[Threshold]:
         raise GateError(f"push_gate must be a mapping like {{max_avg_gap: 3.0}}, got {type(gate).__name__}.")
     thresholds = []
     for key, value in gate.items():
+        if key == "require_verdict":  # `require_verdict: true`: the verdict must certify the forget set
+            if not isinstance(value, bool):
+                raise GateError(f"push_gate require_verdict = {value!r}: write true or false.")
+            thresholds += [Threshold("min", "verdict_certified", 1.0)] if value else []
+            continue
         bound, _, metric = str(key).partition("_")
         if bound not in ("max", "min") or metric not in GATE_METRICS:
             names = ", ".join(f"max_{m} / min_{m}" for m in GATE_METRICS)
@@ -83,17 +90,25 @@ def gate_metrics(results: dict[str, Any], audit: dict[str, Any] | None = None,
                  audit_model: str = "unlearned") -> dict[str, float]:
     """What the gate compares: the unlearned model's numbers, with the audit's strongest attack on top."""
     metrics = {k: float(v) for k, v in results.get("metrics", {}).get("unlearned", {}).items()}
+    verdict = results.get("verdict") or {}
+    if verdict.get("outcome"):
+        metrics["verdict_certified"] = float(verdict["outcome"] == "certified")
     if audit is not None:
         for key, value in audit_maxima(audit, audit_model).items():
             metrics[key] = max(value, metrics.get(key, value))
     return metrics
 
 
-def check_gate(thresholds: list[Threshold], metrics: dict[str, float]) -> list[str]:
+def check_gate(thresholds: list[Threshold], metrics: dict[str, float], verdict_reason: str | None = None) -> list[str]:
     """One line per missed threshold (empty when the model may be published). A threshold whose metric was
     not measured fails: an auditor cannot accept a claim nobody checked."""
     failures = []
     for t in thresholds:
+        if t.metric == "verdict_certified":
+            if metrics.get(t.metric) != 1.0:
+                why = verdict_reason or "no verdict: give the run held-out rows (holdout_dataset / --holdout_split)"
+                failures.append(f"require_verdict: the forget set is not certified ({why})")
+            continue
         if t.metric not in metrics:
             how = ("run `hf-unlearn audit` and pass its report" if t.metric.startswith("mia_auc")
                    or t.metric.startswith("mia_tpr") else "give the run a test set and a reference model")
@@ -104,9 +119,9 @@ def check_gate(thresholds: list[Threshold], metrics: dict[str, float]) -> list[s
     return failures
 
 
-def enforce_gate(gate: dict[str, Any] | str | None, metrics: dict[str, float]) -> None:
+def enforce_gate(gate: dict[str, Any] | str | None, metrics: dict[str, float], verdict_reason: str | None = None) -> None:
     """Raise `GateError` naming every missed threshold."""
-    failures = check_gate(parse_gate(gate), metrics)
+    failures = check_gate(parse_gate(gate), metrics, verdict_reason)
     if failures:
         raise GateError("The unlearned model misses the publishing gate, nothing was pushed:\n  - "
                         + "\n  - ".join(failures))

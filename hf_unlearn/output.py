@@ -39,6 +39,7 @@ class UnlearningResult:
     stopping: dict[str, Any] | None = None  # the stopping rule's record and trajectory (`stop_when`)
     groups: list[dict[str, Any]] | None = None  # a person-level request: each group's scores (`group_scores`)
     base_model_id: str | None = None  # the original model's Hub id, for the card (`card_base_model`, the ledger)
+    verdict: dict[str, Any] | None = None  # the equivalence verdict of each scored model (`verdict.py`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -67,7 +67,7 @@ def push_folder(folder: str, repo_id: str, *, api: Any = None, token: str | None
     if not repo_id:
         raise ValueError("No repository to push to: set hub_model_id (e.g. my-org/resnet-cifar10-unlearned).")
     results = load_results(folder)
-    enforce_gate(gate, gate_metrics(results, audit, audit_model))
+    enforce_gate(gate, gate_metrics(results, audit, audit_model), (results.get("verdict") or {}).get("reason"))
     for required in ("README.md", REPORT_FILE, "config.json"):
         if not os.path.isfile(os.path.join(folder, required)):
             raise GateError(f"{folder!r} has no {required}: rerun the unlearning (or `hf-unlearn card {folder}`) "

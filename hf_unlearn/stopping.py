@@ -39,7 +39,7 @@ from transformers import TrainerCallback
 
 from .data import DataError
 from .forget import ForgetSet
-from .mia.stats import stratified_auc
+from .mia.equivalence import VerdictSettings, calibrated_scores, equivalence_verdict, held_out_scores
 
 #: The rules `stop_when` takes.
 STOP_RULES = ("indistinguishable",)
@@ -54,19 +54,31 @@ class StopTarget:
     rows: Dataset
     holdout: Dataset
     classes: list[int]  # the forgotten class ids (class targets)
+    row_indices: np.ndarray | None = None  # the rows' positions in the training set (for the references' folds)
+    #: each verdict reference's logits on `rows` and on `holdout` (`VerdictPhase.attach`), and the reference that
+    #: never saw each row; None: compared with held-out rows directly (right for a random request only)
+    references: list[tuple[np.ndarray, np.ndarray]] | None = None
+    folds: np.ndarray | None = None
+    not_certifiable: str | None = None  # why this target can never be certified (then it is never "met")
 
 
 def _capped(dataset: Dataset, limit: int, seed: int) -> Dataset:
-    return dataset if len(dataset) <= limit else dataset.shuffle(seed=seed).select(range(limit))
+    return dataset if len(dataset) <= limit else dataset.select(_capped_positions(len(dataset), limit, seed))
+
+
+def _capped_positions(n: int, limit: int, seed: int) -> np.ndarray:
+    """The rows `_capped` keeps (as `Dataset.shuffle(seed=seed).select(range(limit))` picks them)."""
+    return np.arange(n) if n <= limit else np.random.default_rng(seed).permutation(n)[:limit]
 
 
 def _target(name: str, spec: ForgetSet, rows: Dataset, holdout: Dataset, class_names: list[str] | None,
-            limit: int, seed: int) -> StopTarget:
+            limit: int, seed: int, indices: np.ndarray) -> StopTarget:
     labels = np.asarray(holdout["label"])
     if spec.kind == "classes":
         ids = sorted({spec._class_id(c, class_names) for c in spec.classes})
         same = np.flatnonzero(np.isin(labels, ids))
         return StopTarget(name, "class", _capped(rows, limit, seed), _capped(holdout.select(same), limit, seed), ids)
+    indices = np.asarray(indices)[_capped_positions(len(rows), limit, seed)]
     rows = _capped(rows, limit, seed)
     present = np.unique(np.asarray(rows["label"]))
     same = np.flatnonzero(np.isin(labels, present))
@@ -77,7 +89,7 @@ def _target(name: str, spec: ForgetSet, rows: Dataset, holdout: Dataset, class_n
                         f"{'forget set' if name == 'forget' else 'earlier forget set ' + name} holds: the rule compares "
                         "each forgotten row with unseen rows of its class. Give a holdout with every class (e.g. "
                         "--holdout_split 'train[10000:12000]' of rows the model never trained on).")
-    return StopTarget(name, "unseen", rows, _capped(holdout.select(same), limit, seed), [])
+    return StopTarget(name, "unseen", rows, _capped(holdout.select(same), limit, seed), [], indices)
 
 
 def utility_rows(targets: list[StopTarget], holdout: Dataset, limit: int, seed: int) -> Dataset:
@@ -90,10 +102,10 @@ def utility_rows(targets: list[StopTarget], holdout: Dataset, limit: int, seed: 
 def stopping_targets(request: Any, holdout: Dataset, limit: int, seed: int) -> list[StopTarget]:
     """The request's forget set and every earlier one (sequential requests), each with its held-out rows."""
     targets = [_target("forget", request.forget_set, request.forget_dataset, holdout, request.class_names, limit,
-                       seed)]
+                       seed, request.forget_indices)]
     for i, (spec, rows) in enumerate(zip(request.previous_forget_sets, request.previous_indices, strict=True), start=1):
         targets.append(_target(f"previous_{i}", spec, request.full_train_dataset.select(rows), holdout,
-                               request.class_names, limit, seed))
+                               request.class_names, limit, seed, rows))
     return targets
 
 
@@ -102,9 +114,12 @@ def _accuracy(predictions: Any, empty: float = 0.0) -> float:
     return 100.0 * float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else empty
 
 
-def check_target(target: StopTarget, rows: Any, holdout: Any, confidence: float, class_rate: float) -> dict[str, Any]:
+def check_target(target: StopTarget, rows: Any, holdout: Any, settings: VerdictSettings, class_rate: float,
+                 looks: int = 1) -> dict[str, Any]:
     """One target at one check, from the predictions of its rows and held-out rows (`Predictions`): the statistic,
-    whether it is met, and `distance` (<= 1: met; the smallest is the check kept)."""
+    whether it is met, and `distance` (<= 1: met; the smallest is the check kept). An "unseen" target is met when the
+    verdict certifies it (`mia/equivalence.py`: the AUC's interval at level alpha / looks lies within 0.5 +- margin,
+    against the references when the target has them)."""
     out: dict[str, Any] = {"target": target.name, "kind": target.kind, "forget_accuracy": _accuracy(rows),
                            "holdout_accuracy": _accuracy(holdout, empty=float("nan"))}
     if target.kind == "class":
@@ -113,10 +128,16 @@ def check_target(target: StopTarget, rows: Any, holdout: Any, confidence: float,
         out.update(class_rate=rate, met=rate <= class_rate, distance=rate / class_rate if class_rate > 0 else (
             0.0 if rate == 0 else float("inf")))
         return out
-    stats = stratified_auc(-rows.losses, rows.labels, -holdout.losses, holdout.labels, confidence)
-    half = max((stats["high"] - stats["low"]) / 2.0, 1e-12)
-    out.update(auc=stats["auc"], low=stats["low"], high=stats["high"], met=stats["low"] <= 0.5 <= stats["high"],
-               distance=abs(stats["auc"] - 0.5) / half)
+    if target.references is not None:
+        scores = calibrated_scores(rows.logits, rows.labels, [r for r, _ in target.references], target.folds,
+                                   holdout.logits, holdout.labels, [h for _, h in target.references])
+    else:
+        scores = held_out_scores(rows.losses, rows.labels, holdout.losses, holdout.labels)
+    verdict = equivalence_verdict(*scores, settings, "held_out" if target.references is None else "references", looks)
+    half = (verdict.high - verdict.low) / 2.0
+    out.update(auc=verdict.auc, low=verdict.low, high=verdict.high, verdict=verdict.outcome,
+               met=verdict.certified and target.not_certifiable is None,
+               distance=(abs(verdict.auc - 0.5) + half) / settings.margin)
     return out
 
 
@@ -128,11 +149,12 @@ class IndistinguishableStop(TrainerCallback):
     targets; also when the budget runs out first, with `keep_closest`). `predict(dataset)` returns `Predictions` of
     the model being trained (every process calls it alike, so every process takes the same decision)."""
 
-    def __init__(self, targets: list[StopTarget], utility: Dataset, predict: Any, every: float, confidence: float,
-                 class_rate: float, accuracy_drop: float, keep_closest: bool = False):
+    def __init__(self, targets: list[StopTarget], utility: Dataset, predict: Any, every: float,
+                 settings: VerdictSettings, class_rate: float, accuracy_drop: float, keep_closest: bool = False):
         self.targets, self.utility, self.predict = targets, utility, predict
         self.every_option, self.every = every, 1
-        self.confidence, self.class_rate, self.accuracy_drop = confidence, class_rate, accuracy_drop
+        self.settings, self.class_rate, self.accuracy_drop = settings, class_rate, accuracy_drop
+        self.looks = 1  # checks the budget allows (set when training begins): alpha is split over them
         self.original_accuracy = float("nan")
         self.keep_closest = keep_closest
         self.trajectory: list[dict[str, Any]] = []
@@ -152,6 +174,7 @@ class IndistinguishableStop(TrainerCallback):
         self.budget = int(state.max_steps)
         every = self.every_option  # a fraction of the budget (like TrainingArguments.eval_steps) or a step count
         self.every = max(1, int(np.ceil(every * self.budget)) if every < 1 else int(every))
+        self.looks = max(1, -(-self.budget // self.every))  # planned in advance: every multiple, and the last step
         if np.isnan(self.original_accuracy):
             self.measure_original()
 
@@ -163,7 +186,7 @@ class IndistinguishableStop(TrainerCallback):
                 cache[dataset._fingerprint] = self.predict(dataset)
             return cache[dataset._fingerprint]
 
-        checks = [check_target(t, predict(t.rows), predict(t.holdout), self.confidence, self.class_rate)
+        checks = [check_target(t, predict(t.rows), predict(t.holdout), self.settings, self.class_rate, self.looks)
                   for t in self.targets]
         accuracy = _accuracy(predict(self.utility))
         drop = self.original_accuracy - accuracy
@@ -214,7 +237,8 @@ class IndistinguishableStop(TrainerCallback):
     def record(self) -> dict[str, Any]:
         """What the results keep (`UnlearningResult.stopping`)."""
         return {"rule": "indistinguishable", "check_every_steps": self.every, "budget_steps": self.budget,
-                "confidence": self.confidence, "class_rate": self.class_rate, "accuracy_drop": self.accuracy_drop,
+                "margin": self.settings.margin, "alpha": self.settings.alpha,
+                "looks": self.looks, "class_rate": self.class_rate, "accuracy_drop": self.accuracy_drop,
                 "original_holdout_accuracy": self.original_accuracy, "utility_rows": len(self.utility),
                 "targets": [{"name": t.name, "kind": t.kind, "rows": len(t.rows), "holdout_rows": len(t.holdout)}
                             for t in self.targets],

@@ -27,7 +27,7 @@ from .forget.ledger import earlier_requests, ledger_entry, read_ledger
 from .gate import enforce_gate, gate_metrics
 from .lora import count_parameters, is_lora, merged
 from .methods import get_method
-from .methods.schedule import plan_digest, planned_loader
+from .methods.schedule import plan_digest, planned_loader, reach_min_steps
 from .modeling import check_supported, configure_loss, model_to_fine_tune
 from .options import OptionError
 from .output import CheckpointCardCallback, UnlearningResult, save_model_staged, write_run_files
@@ -46,6 +46,7 @@ from .safety import (
 )
 from .stopping import IndistinguishableStop, stopping_targets, utility_rows
 from .synthesis import fine_tuning_digest
+from .verdict import VerdictPhase, parse_verdict
 
 __all__ = ["UnlearningResult", "UnlearningTrainer"]
 
@@ -123,8 +124,10 @@ class UnlearningTrainer(Trainer):
         previous = (earlier_requests(source if os.path.isdir(source) else None, args.previous_forget_sets,
                                      self.ledger) if self.ledger else None)
         self.request = UnlearningRequest.resolve(args, train_dataset, eval_dataset, self.num_labels, forget_set,
-                                                 model_class_names(model.config),
-                                                 holdout_dataset if args.stop_when else None, previous)
+                                                 model_class_names(model.config), holdout_dataset, previous)
+        # the verdict's references checked and its held-out rows drawn before any work
+        self.verdict_phase = VerdictPhase(self.request, parse_verdict(args.verdict), model.config, args.seed)
+        self.verdict: dict[str, Any] | None = None
         self.dataset_name = dataset_name or train_dataset.info.dataset_name or None
         check_output_dir(args.output_dir, estimated_output_bytes(model, args.method == "multigan"))
         self.transform = ImageTransform(processing_class, model_num_channels(model))
@@ -184,6 +187,8 @@ class UnlearningTrainer(Trainer):
                     "retain": self.request.retain_sample(self.args.eval_retain_samples, self.args.seed)}
             if self.test_dataset is not None:
                 sets["test"] = self.test_dataset
+            if self.verdict_phase.population is not None:  # the verdict's held-out rows
+                sets["population"] = self.verdict_phase.population
             self._evaluation_datasets = sets
         return self._evaluation_datasets
 
@@ -251,8 +256,9 @@ class UnlearningTrainer(Trainer):
             targets = stopping_targets(self.request, self.request.holdout_dataset, self.args.stop_max_samples,
                                        self.args.seed)
             utility = utility_rows(targets, self.request.holdout_dataset, self.args.stop_max_samples, self.args.seed)
+            self.verdict_phase.attach(targets, self.predict_logits)  # the references, when given
             self.stopping = IndistinguishableStop(targets, utility, self.predict_logits, self.args.stop_check_steps,
-                                                  self.args.stop_confidence, self.args.stop_class_rate,
+                                                  self.verdict_phase.options, self.args.stop_class_rate,
                                                   self.args.stop_accuracy_drop, self.args.stop_keep_closest)
             self.stopping.measure_original()
         start = time.perf_counter()
@@ -262,7 +268,11 @@ class UnlearningTrainer(Trainer):
                        processes=self.args.world_size)
         self.combined_dataset = combined
         self.train_dataset = combined.with_transform(self.transform)
-        self.batch_plan = self.method.batch_plan(combined)
+        epochs = self.args.num_train_epochs
+        self.batch_plan = reach_min_steps(self.args, len(combined), lambda: self.method.batch_plan(combined))
+        if self.args.num_train_epochs != epochs:  # min_train_steps raised the budget of a small request
+            self.log_phase("budget", 0.0, min_train_steps=self.args.min_train_steps,
+                           num_train_epochs=round(self.args.num_train_epochs, 4))
         if self.batch_plan is not None:  # the method's own passes: one pass over its plan, in its order
             steps = max(1, -(-len(self.batch_plan) // self.args.gradient_accumulation_steps))
             if not 0 < self.args.max_steps < steps:  # a smaller max_steps the user set cuts the plan short
@@ -295,6 +305,9 @@ class UnlearningTrainer(Trainer):
         metrics["unlearned"] = score_sets(predictions["unlearned"], self.args.mia_splits, self.args.seed)
         if self.request.groups:  # a person-level request: how each person's images are treated, model by model
             self.groups = group_scores(predictions, self.request.groups)
+        self.verdict_phase.reference_predictions(self.predict_logits)
+        self.verdict = self.verdict_phase.record(predictions, self.request.groups,
+                                                 self.stopping.looks if self.stopping else 1)
         self.log_phase("evaluate_unlearned", time.perf_counter() - start)
 
         for name in ("original", "unlearned") if "retrained" in metrics and "test" in eval_sets else ():
@@ -322,7 +335,7 @@ class UnlearningTrainer(Trainer):
             base_model=getattr(self.model.config, "_name_or_path", None) or None, dataset_name=self.dataset_name,
             input_model=dict(self.input_model), data_sha256=self.data_sha256,
             stopping=self.stopping.record() if self.stopping is not None and self.stopping.trajectory else None,
-            groups=self.groups, base_model_id=self.base_model_id(),
+            groups=self.groups, base_model_id=self.base_model_id(), verdict=self.verdict,
         )
 
     def base_model_id(self) -> str | None:
@@ -366,7 +379,8 @@ class UnlearningTrainer(Trainer):
         threshold raises `GateError` and nothing is created or uploaded. Returns the commit info."""
         if self.result is None:
             raise RuntimeError("Nothing to push yet: call unlearn() first.")
-        enforce_gate(self.args.push_gate, gate_metrics(self.result.to_dict(), audit, audit_model))  # every rank agrees
+        enforce_gate(self.args.push_gate, gate_metrics(self.result.to_dict(), audit, audit_model),  # every rank agrees
+                     (self.verdict or {}).get("reason"))
         if not self.is_world_process_zero():
             return None
         repo_id = self.args.hub_model_id or os.path.basename(os.path.abspath(self.args.output_dir))

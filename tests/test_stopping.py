@@ -20,6 +20,7 @@ from hf_unlearn.commands.benchmark_plan import plan_settings
 from hf_unlearn.data import DataError, image_digests, load_image_dataset
 from hf_unlearn.errors import UsageError
 from hf_unlearn.evaluation import Predictions
+from hf_unlearn.mia.equivalence import VerdictSettings
 from hf_unlearn.mia.stats import stratified_auc
 from hf_unlearn.options import OptionError
 from hf_unlearn.stopping import IndistinguishableStop, StopTarget, check_target
@@ -84,7 +85,7 @@ class FakeRun:
 
     def callback(self, **options) -> IndistinguishableStop:
         target = StopTarget("forget", "unseen", self.sets["rows"], self.sets["holdout"], [])
-        settings = {"every": 0.25, "confidence": 0.95, "class_rate": 0.01, "accuracy_drop": 3.0, **options}
+        settings = {"every": 0.25, "settings": VerdictSettings(), "class_rate": 0.01, "accuracy_drop": 3.0, **options}
         return IndistinguishableStop([target], self.sets["holdout"], self.predict, **settings)
 
     def train(self, callback: IndistinguishableStop, budget: int = 40) -> tuple[torch.nn.Module, list[int]]:
@@ -174,8 +175,8 @@ def test_class_target_is_met_when_the_class_is_no_longer_predicted():
     still = Predictions(logits_for(labels, np.full(50, 1.0)), labels)  # still class 3
     target = StopTarget("forget", "class", Dataset.from_dict({"label": labels}), Dataset.from_dict({"label": labels}),
                         [3])
-    assert check_target(target, rows, rows, 0.95, 0.01)["met"]
-    result = check_target(target, still, rows, 0.95, 0.01)
+    assert check_target(target, rows, rows, VerdictSettings(), 0.01)["met"]
+    result = check_target(target, still, rows, VerdictSettings(), 0.01)
     assert not result["met"] and result["class_rate"] == pytest.approx(0.5)
 
 
@@ -297,6 +298,7 @@ def test_a_sequential_request_watches_every_earlier_forget_set_and_a_class_reque
     holdout = Dataset.from_dict({"label": (np.arange(100) % K).tolist()})
     request = SimpleNamespace(forget_set=ForgetSet.from_indices(list(range(20, 40))),
                               forget_dataset=train.select(range(20, 40)), class_names=None, full_train_dataset=train,
+                              forget_indices=np.arange(20, 40),
                               previous_forget_sets=[ForgetSet.from_indices(list(range(10))), ForgetSet.from_classes([3])],
                               previous_indices=[np.arange(10), np.flatnonzero(labels == 3)])
     targets = stopping_targets(request, holdout, limit=1000, seed=0)

@@ -53,6 +53,14 @@ class BenchmarkArguments(DataArguments, ScratchModelArguments):
                           "with these options on top, e.g. {stop: {stop_when: indistinguishable}} (the same methods "
                           "with and without a stopping rule, same seeds and budget)."},
     )
+    persons: dict | str | None = field(
+        default=None,
+        metadata={"help": "Person-level requests instead of forget_settings: {count: 20, validation: 6, "
+                          "images_per_person: 25, kinds: [clusters, random], run: report | validation, "
+                          "second_retrain: true, verdict_folds: 4, per_person_retrain: 3, random_request: "
+                          "{fraction: 0.1, chunks: 10}}; each person unlearned from the original on its own, scored "
+                          "against one model retrained without every person of the seed (commands/benchmark_persons.py)."},
+    )
     sequential: dict | str | None = field(
         default=None,
         metadata={"help": "A second deletion request after the first: {setting: name, fraction: 0.05, "

@@ -12,7 +12,7 @@ from typing import Any
 
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-from ..config import UnlearningConfig
+from ..config import UnlearningConfig, parse_verdict
 from ..data import ImageTransform, model_num_channels
 from ..errors import UsageError
 from ..gan.preparation import prepare_generator
@@ -29,6 +29,11 @@ def prepare_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[
     model = load_pretrained(AutoModelForImageClassification, run_args.model_name_or_path, config.allow_pickle_weights)
     if config.method == "amun":
         return prepare_amun(run_args, config, model, train)
+    verdict = parse_verdict(config.verdict)
+    if verdict.references:
+        record = prepare_references(run_args, config, model, train, verdict)
+        if not config.prepared_generator_path:  # only the references were asked for
+            return record
     out = config.prepared_generator_path or config.output_dir
     preparation = prepare_generator(model, config, train, out, model_source=run_args.model_name_or_path,
                                     dataset_name=run_args.dataset_name, command=run_args.command)
@@ -76,4 +81,32 @@ def prepare_amun(run_args: RunArguments, config: UnlearningConfig, model: Any, t
           f"{record['num_train']} training rows (median radius {record['median_radius']:.3g}): {prepared.path}\n"
           f"Deletion requests on this model use it with `method_args: {{prepared_path: {prepared.path}}}` "
           "(method amun).", flush=True)
+    return record
+
+
+def prepare_references(run_args: RunArguments, config: UnlearningConfig, model: Any, train: Any,
+                       verdict: Any) -> dict[str, Any]:
+    """The verdict's reference models (`audit/verdict_references.py`): `verdict.folds` models of the model's
+    architecture trained as the recipe's `original_*` options say the original was, each without one fold of whole
+    groups (`verdict.group_column`). Resumable; never uploaded (they say nothing a card needs, and cost retrains)."""
+    import numpy as np
+
+    from ..audit.verdict_references import prepare_verdict_references
+    from ..data import content_digest, find_columns, to_standard_columns
+
+    if verdict.group_column and verdict.group_column not in train.column_names:
+        raise UsageError(f"verdict.group_column = {verdict.group_column!r} is not a column of the training data "
+                         f"(columns: {train.column_names}); name the column whose values are persons (e.g. owner).")
+    image_col, label_col = find_columns(train, config.image_column, config.label_column)
+    standard = to_standard_columns(train, image_col, label_col)
+    processor = load_pretrained(AutoImageProcessor, run_args.model_name_or_path, weights=False)
+    groups = np.asarray(train[verdict.group_column]) if verdict.group_column else None
+    references = prepare_verdict_references(
+        lambda: AutoModelForImageClassification.from_config(model.config), processor, standard, verdict.references,
+        run_args.classifier_recipe(), config, content_digest(standard, verify="training set"), groups,
+        verdict.group_column, verdict.folds, config.seed, log=lambda text: print(f"[hf-unlearn] {text}", flush=True))
+    record = references.record
+    print(f"[hf-unlearn] {record['folds']} verdict references prepared in {record['preparation_s']:.1f}s "
+          f"(groups: {record['group_column'] or 'each row'}): {references.path}\nRequests on this model use them with "
+          f"`verdict: {{references: {references.path}}}` and held-out rows (--holdout_split).", flush=True)
     return record

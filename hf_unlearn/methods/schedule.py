@@ -51,6 +51,31 @@ def cut_to_epochs(epochs: list[list[list[int]]], num_train_epochs: float) -> lis
     return plan
 
 
+def planned_steps(args: Any, rows: int, plan: list[list[int]] | None) -> int:
+    """Optimizer steps of a run: its plan's batches, else the Trainer's count for `rows` rows."""
+    accumulate = max(1, args.gradient_accumulation_steps)
+    if plan is not None:
+        return max(1, math.ceil(len(plan) / accumulate))
+    per_epoch = max(1, math.ceil(rows / (args.per_device_train_batch_size * args.world_size)) // accumulate)
+    return math.ceil(args.num_train_epochs * per_epoch)
+
+
+def reach_min_steps(args: Any, rows: int, make_plan: Any) -> list[list[int]] | None:
+    """`min_train_steps`: raise `args.num_train_epochs` until the run takes at least that many optimizer steps
+    (unless `max_steps` is set); returns the method's plan (`make_plan()`, or None) for the final epochs."""
+    plan = make_plan()
+    floor = getattr(args, "min_train_steps", None)
+    if not floor or args.max_steps > 0:
+        return plan
+    for _ in range(8):  # a plan's epochs are whole batches: a few rounds settle it
+        steps = planned_steps(args, rows, plan)
+        if steps >= floor:
+            break
+        args.num_train_epochs = float(args.num_train_epochs) * floor / steps
+        plan = make_plan()
+    return plan
+
+
 class PlannedBatches(Sampler[list[int]]):
     """A batch sampler that replays a fixed plan of global batches; this process takes rows
     `rank::world_size` of each (so every process sees each step's phase: all forget or all retain)."""
