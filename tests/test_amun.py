@@ -151,19 +151,23 @@ def test_a_prepared_adversarial_set_gives_a_request_the_examples_it_would_comput
     for name in ("images", "labels", "radius"):  # the resumed set is the uninterrupted one
         assert np.array_equal(np.load(tmp_path / "prepared" / f"{name}.npy"), np.load(tmp_path / "fresh" / f"{name}.npy"))
 
-    def run(folder, **method_args):
-        config = UnlearningConfig(str(tmp_path / folder), method="amun", forget_indices=forget, seed=0, use_cpu=True,
+    def run(folder, data=train, rows=forget, **method_args):
+        config = UnlearningConfig(str(tmp_path / folder), method="amun", forget_indices=rows, seed=0, use_cpu=True,
                                   disable_tqdm=True, num_train_epochs=1, learning_rate=0.01,
-                                  per_device_train_batch_size=64, num_retain_samples=60, eval_retain_samples=60,
+                                  per_device_train_batch_size=64, num_retain_samples=40, eval_retain_samples=40,
                                   logging_steps=1000, method_args={"attack_steps": 10, **method_args})
-        trainer = UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=train,
+        trainer = UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=data,
                                     eval_dataset=digits["test"].select(range(60)))
         return trainer, trainer.unlearn()
 
-    attacked, attacked_result = run("attacked")
-    read, read_result = run("read", prepared_path=str(tmp_path / "prepared"))
-    # the same examples up to float rounding: an image is attacked beside other images in a batch
-    assert torch.allclose(read.method.adversarial, attacked.method.adversarial, atol=1e-5)
+    # Each image attacked on its own on both sides (attack_batch_size 1): the same computation, so the same examples
+    # bit for bit on any machine. (Attacked beside other images, a batched convolution rounds differently per CPU,
+    # e.g. AVX2 vs AVX-512, and the radius-doubling search is discontinuous: one image in six took another path.)
+    small, rows = train.select(range(48)), forget[:4]  # fewer rows: one search per image is slower
+    _prepare(trained_model_dir, small, tmp_path / "single", attack_batch_size=1)
+    attacked, attacked_result = run("attacked", small, rows, attack_batch_size=1)
+    read, read_result = run("read", small, rows, prepared_path=str(tmp_path / "single"))
+    assert torch.equal(read.method.adversarial, attacked.method.adversarial)
     assert read.combined_dataset["label"] == attacked.combined_dataset["label"]
     assert read_result.counts == attacked_result.counts
     assert read.method.attack["prepared"] == 1 and "prepared" not in attacked.method.attack

@@ -162,24 +162,40 @@ class PersonBenchmark(Benchmark):
         clusters = self.person_clusters()
         plan = self.plan_persons
         seeds = list(self.args.seeds)
-        for seed in seeds:
+        drawn = {seed: draw_persons(clusters, plan.spec, seed, with_validation=seed == seeds[0]) for seed in seeds}
+        for seed in seeds:  # every seed's requests first; the checks (more retrains) after
             original, original_s = self.original(seed)
             self.log(f"seed {seed}: original model ready ({original_s:.0f}s to train)")
-            persons = draw_persons(clusters, plan.spec, seed, with_validation=seed == seeds[0])
-            self.seed_persons(seed, original, original_s, persons, first=seed == seeds[0])
+            self.seed_persons(seed, original, original_s, drawn[seed])
+        for seed in seeds:
+            if (seed == seeds[0] and plan.per_person_retrain) or plan.random_request:
+                original = self.original(seed)[0]
+                self.seed_checks(seed, original, drawn[seed], first=seed == seeds[0])
         return self.person_summary()
 
-    def seed_persons(self, seed: int, original: torch.nn.Module, original_s: float, persons: list[Person],
-                     first: bool) -> None:
-        plan = self.plan_persons
+    def seed_setup(self, seed: int, persons: list[Person]) -> tuple[str, dict[str, Any], dict[str, Any], Dataset,
+                                                                       dict[str, Any]]:
+        """The seed's folder, the scoring sets (and their rows), the persons' rows and the sets' identity in keys."""
         base_dir = os.path.join(self.root, f"seed{seed}", "persons")
+        sets = self.scoring_sets(seed, persons)
+        union = np.sort(np.concatenate([p.rows for p in persons]))
+        ident = {"sets": {"retain": sets["retain_rows"].tolist(), "test": self.evaluation,
+                          "tune": fingerprint(self.tune_rows), "population": self.holdout_digest}}
+        return base_dir, sets, {k: v for k, v in sets.items() if k != "retain_rows"}, self.train.select(union), ident
+
+    def seed_checks(self, seed: int, original: torch.nn.Module, persons: list[Person], first: bool) -> None:
+        """The checks of a seed: a few persons retrained on their own (first seed), a random request."""
+        base_dir, _, scored, union_rows, ident = self.seed_setup(seed, persons)
+        if first and self.plan_persons.per_person_retrain:
+            self.per_person_retrains(seed, base_dir, persons, union_rows, scored, ident)
+        if self.plan_persons.random_request:
+            self.random_request(seed, original, self.verdict_references(seed, original, persons), scored, ident)
+
+    def seed_persons(self, seed: int, original: torch.nn.Module, original_s: float, persons: list[Person]) -> None:
+        plan = self.plan_persons
+        base_dir, sets, scored, union_rows, ident = self.seed_setup(seed, persons)
         union = np.sort(np.concatenate([p.rows for p in persons]))
         forget = {"persons": artefact_key([p.to_dict() for p in persons])}
-        sets = self.scoring_sets(seed, persons)
-        scored = {k: v for k, v in sets.items() if k != "retain_rows"}
-        union_rows = self.train.select(union)
-        ident = {"sets": {"retain": sets["retain_rows"].tolist(), "test": self.evaluation, "tune": fingerprint(self.tune_rows),
-                          "population": self.holdout_digest}}
 
         retrains = {"retrained": seed}
         if plan.second_retrain:
@@ -216,10 +232,6 @@ class PersonBenchmark(Benchmark):
         for name, (method, overrides) in self.variants.items():
             for person in runs:
                 self.person_request(seed, base_dir, name, method, overrides, person, original, start, scored, ident)
-        if first and plan.per_person_retrain:
-            self.per_person_retrains(seed, base_dir, persons, union_rows, scored, ident)
-        if plan.random_request:
-            self.random_request(seed, original, references, scored, ident)
 
     def verdict_references(self, seed: int, original: torch.nn.Module, persons: list[Person]) -> VerdictReferences:
         """The verdict's references for the seed's persons: folds of whole persons (every other row its own group),
