@@ -1,5 +1,5 @@
 """`hf-unlearn` command line: `quickstart`, `run`, `prepare`, `benchmark`, `audit` (YAML recipes with
-overrides), `card`, `push` and `methods`."""
+overrides), `card`, `push`, `verify` and `methods`."""
 
 from __future__ import annotations
 
@@ -79,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
                       help="Hub token (default: HF_TOKEN or `hf auth login`; prefer those: a token typed here lands "
                            "in the shell history). Never written anywhere by hf-unlearn.")
     push.add_argument("--revision", default=None, help="Branch to push to.")
+    verify = sub.add_parser("verify", help="Check an unlearned model's deletion history: the ledger's chain, the weights "
+                                           "against its last request, the private specifications when present.")
+    verify.add_argument("model", help="A model folder (an unlearning run's output, or a downloaded repository) or a "
+                                      "Hub id, e.g. my-org/resnet-cifar10-unlearned.")
+    verify.add_argument("--revision", default=None, help="Hub revision (branch, tag or commit) of a Hub id.")
+    verify.add_argument("--no_weights", action="store_true", help="Check the ledger only (do not load the weights).")
     for p in (card, push):
         p.add_argument("--audit", default=None, help="Output folder (or audit_report.json) of `hf-unlearn audit`.")
         p.add_argument("--audit_model", default="unlearned", help="This model's name in the audit's `models`.")
@@ -106,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             from .commands.publish import push_command
 
             push_command(args)
+        elif args.command == "verify":
+            from .commands.verify import verify_model
+
+            return 0 if verify_model(args.model, args.revision, not args.no_weights) else 1
         return 0
     except USER_ERRORS as err:
         if os.environ.get("HF_UNLEARN_DEBUG"):

@@ -103,6 +103,13 @@ class UnlearningConfig(TrainingArguments):
                           "or 'licence in [\"cc-by-nc\"] and year < 2020' (comparisons, in, and / or / not; ISO dates "
                           "compare with date columns; nothing is run as code). A filter selecting no row is an error."},
     )
+    ledger_override: str | None = field(
+        default=None,
+        metadata={"help": "Go on although the model's deletion history does not hold (a ledger that does not parse or "
+                          "whose chain is broken, weights that are not its last request's output, an earlier request's "
+                          "files without a ledger): the reason you give is recorded in the new ledger entry and shown "
+                          "on the card. Default: such a request is refused before any work."},
+    )
     previous_forget_sets: list[str] | None = field(
         default=None,
         metadata={"help": "Sequential deletion requests: `forget_set.json` files (or output folders) of earlier "

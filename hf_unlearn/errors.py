@@ -10,6 +10,11 @@ class ForgetSetError(ValueError):
     """A forget set that cannot be applied to the dataset (raised before any training starts)."""
 
 
+class LedgerError(ForgetSetError):
+    """A model's deletion history (its ledger, specifications or weights) that does not hold: refused before any
+    work, since the rows of earlier requests could otherwise return to training."""
+
+
 class UnsafeInputError(ValueError):
     """An input that hf-unlearn refuses to load or write to as given; the message says how to proceed."""
 

@@ -89,8 +89,8 @@ def to_model_mode(img: Any, mode: str) -> Any:
 
 
 def image_problem(data: bytes) -> str | None:
-    """Why the encoded image cannot be used: "corrupt" when PIL cannot open it (header and structure checked,
-    no full decode), "mode" when its mode cannot be converted, "range" (values beyond what `to_model_mode`
+    """Why the encoded image cannot be used: "corrupt" when PIL cannot open and decode it (structure checked, then
+    every pixel decoded: a JPEG whose tail is damaged passes the structure check), "mode" when its mode cannot be converted, "range" (values beyond what `to_model_mode`
     scales: only `I` and `F` images are decoded for that), "missing" (no image, or its file is gone), or None."""
     import io
 
@@ -102,6 +102,8 @@ def image_problem(data: bytes) -> str | None:
         with PILImage.open(io.BytesIO(data)) as img:
             mode = img.mode
             img.verify()
+        with PILImage.open(io.BytesIO(data)) as img:  # and decoded: a damaged tail passes verify() (JPEG)
+            img.load()
     except Exception:
         return "corrupt"
     if mode not in CONVERTIBLE_MODES:

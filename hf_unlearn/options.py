@@ -66,8 +66,10 @@ def coerce(name: str, value: Any, hint: Any, example: Any = None) -> Any:
                 pass
     if list in kinds and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return [value]  # a single value where a list belongs: a list of one
-    if list in kinds and isinstance(value, tuple):
+    if list in kinds and isinstance(value, (tuple, range)):
         return list(value)
+    if list in kinds and hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:  # a numpy array of row numbers
+        return value.tolist()
     raise fail
 
 

@@ -23,7 +23,7 @@ from .distributed import restore_batchnorm, sync_batchnorm
 from .errors import TrainingDivergedError
 from .evaluation import Predictions, avg_gap, group_scores, predict, score_sets
 from .forget import ForgetSet
-from .forget.ledger import earlier_requests, ledger_entry, read_ledger
+from .forget.ledger import earlier_requests, ledger_entry, verified_ledger
 from .gate import enforce_gate, gate_metrics
 from .lora import count_parameters, is_lora, merged
 from .methods import get_method
@@ -120,7 +120,8 @@ class UnlearningTrainer(Trainer):
         self.args = args  # methods read it during validation, before Trainer.__init__ runs
         self.num_labels = int(model.config.num_labels)
         # the requests this model has already had: its ledger, with their specifications (checked against it)
-        self.ledger = read_ledger(source, getattr(model.config, "_commit_hash", None))
+        self.ledger, self.ledger_override = verified_ledger(source, self.input_model.get("weights_sha256"),
+                                                            args.ledger_override, getattr(model.config, "_commit_hash", None))
         previous = (earlier_requests(source if os.path.isdir(source) else None, args.previous_forget_sets,
                                      self.ledger) if self.ledger else None)
         self.request = UnlearningRequest.resolve(args, train_dataset, eval_dataset, self.num_labels, forget_set,
@@ -353,7 +354,8 @@ class UnlearningTrainer(Trainer):
             counts["groups"] = len(self.request.groups)
         entry = ledger_entry(len(self.ledger) + 1, self.forget_set, counts, self.args.method, result.metrics,
                              self.input_model.get("weights_sha256"), weights_digest(self.model), self.data_sha256,
-                             self.ledger[-1] if self.ledger else None, self.request.matched, result.base_model_id)
+                             self.ledger[-1] if self.ledger else None, self.request.matched, result.base_model_id,
+                             self.ledger_override, (self.verdict or {}).get("outcome"))
         return [*self.ledger, entry]
 
     def check_input_model_unchanged(self) -> None:

@@ -130,6 +130,7 @@ def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: st
     """A YAML recipe (first argument; `recipe` when already read) with command-line overrides, HfArgumentParser
     style. Unknown recipe keys are refused."""
     parser = recipe_parser(dataclass_types, command)
+    check_row_numbers(argv)
     if argv and argv[0].endswith((".yaml", ".yml")):
         recipe = read_recipe(argv[0]) if recipe is None else recipe
         known = {a.dest for a in parser._actions}
@@ -139,6 +140,22 @@ def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: st
         parser.set_defaults(**recipe)
         argv = argv[1:]
     return tuple(parser.parse_args_into_dataclasses(argv))
+
+
+def check_row_numbers(argv: list[str]) -> None:
+    """`--forget_indices ids.txt`: a file where row numbers belong is named, with the option that reads it (argparse
+    would only say "invalid int value")."""
+    for i, token in enumerate(argv[:-1]):
+        if token == "--forget_indices":
+            for value in argv[i + 1:]:
+                if value.startswith("--"):
+                    break
+                if not value.lstrip("-").isdigit():
+                    file = os.path.isfile(value) or value.lower().endswith((".txt", ".csv", ".json"))
+                    raise UsageError(f"--forget_indices {value}: " + (
+                        f"a file; --forget_indices takes row numbers (--forget_indices 3 17 42), --forget_file "
+                        f"{value} reads a file of ids or row numbers." if file else
+                        "not a row number; give row numbers of the training set (--forget_indices 3 17 42)."))
 
 
 def load_splits(args: DataArguments) -> tuple[Dataset, Dataset]:

@@ -20,6 +20,14 @@ def run_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str,
     train, test = load_splits(run_args)
 
     if run_args.model_name_or_path:
+        ignored = [name for name in ("model_config", "pretrained_model") if getattr(run_args, name)]
+        if ignored:
+            import warnings
+
+            warnings.warn(f"{' and '.join(ignored)} {'is' if len(ignored) == 1 else 'are'} ignored: model_name_or_path "
+                          f"= {run_args.model_name_or_path!r} names the trained model to unlearn ({ignored[0]} only "
+                          "describes a model trained here from scratch, in benchmark mode). Remove one of them.",
+                          UserWarning, stacklevel=2)
         reference = (load_pretrained(AutoModelForImageClassification, run_args.reference_model_path,
                                      config.allow_pickle_weights) if run_args.reference_model_path else None)
         trainer = UnlearningTrainer(model=run_args.model_name_or_path, args=config, train_dataset=train,

@@ -8,6 +8,7 @@ import ast
 import csv
 import datetime as dt
 import difflib
+import io
 import json
 import operator
 import os
@@ -245,12 +246,17 @@ def read_forget_file(path: str, column: str | None = None) -> tuple[str, list[An
         raise ForgetSetError(f"forget_file = {path!r} does not exist: give a .txt, .csv or .json file of ids or row "
                              "indices.")
     suffix = os.path.splitext(path)[1].lower()
+    try:  # as people's tools write them: a UTF-8 byte-order mark (Excel, Windows) and CRLF line ends are read alike
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            text = f.read()
+    except UnicodeDecodeError as err:
+        raise ForgetSetError(f"forget_file = {path!r} is not UTF-8 text (byte {err.start}: {err.reason}): give a .txt, "
+                             ".csv or .json file of ids or row numbers, saved as UTF-8 (e.g. Excel's 'CSV UTF-8').") from None
     if suffix == ".json":
-        with open(path) as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as err:
-                raise ForgetSetError(f"forget_file = {path!r} is not valid JSON ({err.msg}, line {err.lineno}).") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ForgetSetError(f"forget_file = {path!r} is not valid JSON ({err.msg}, line {err.lineno}).") from None
         if isinstance(data, dict):
             if len(data) != 1:
                 raise ForgetSetError(f"forget_file = {path!r} names {len(data)} columns ({list(data)}): one column per "
@@ -263,8 +269,7 @@ def read_forget_file(path: str, column: str | None = None) -> tuple[str, list[An
             raise ForgetSetError(f"forget_file = {path!r} holds a JSON {type(data).__name__}: give a list of ids, or "
                                  "{\"user_id\": [...]}.")
     elif suffix == ".csv":
-        with open(path, newline="") as f:
-            table = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
+        table = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
         if len(table) < 2:
             raise ForgetSetError(f"forget_file = {path!r} needs a header row naming the column and at least one value.")
         header = [h.strip() for h in table[0]]
@@ -278,8 +283,7 @@ def read_forget_file(path: str, column: str | None = None) -> tuple[str, list[An
         values = [v for v in values if v]
         column = "index" if pick in ("index", "row") else pick
     else:
-        with open(path) as f:
-            values = [line.split("#", 1)[0].strip() for line in f]
+        values = [line.split("#", 1)[0].strip() for line in text.splitlines()]
         values = [v for v in values if v]
     column = column or "index"
     if not values:

@@ -26,6 +26,8 @@ from .match import Resolved
 __all__ = ["ForgetSet", "ForgetSetError", "exclude_previous", "load_forget_set"]
 
 #: The forget options of `UnlearningConfig`, exactly one of which names a request.
+#: What a file of ids looks like (forget_file reads these).
+FILE_SUFFIXES = (".txt", ".csv", ".json")
 FORGET_OPTIONS = ("forget_indices", "forget_classes", "forget_fraction", "forget_where", "forget_file",
                   "forget_filter", "forget_images")
 
@@ -59,6 +61,10 @@ class ForgetSet:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 if isinstance(value, (float, np.floating)) and float(value).is_integer():
                     value = int(value)
+                elif isinstance(value, str) and (os.path.isfile(value) or value.lower().endswith(FILE_SUFFIXES)):
+                    raise ForgetSetError(f"forget_indices holds {value!r}, a file: forget_indices takes row numbers "
+                                         f"(e.g. --forget_indices 3 17 42); a file of ids or row numbers goes in "
+                                         f"forget_file (--forget_file {value}).")
                 else:
                     raise ForgetSetError(
                         f"Forget index {value!r} is not an integer: give row numbers of the training set (0, 1, ...)."
