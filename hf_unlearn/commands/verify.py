@@ -10,7 +10,14 @@ from typing import Any
 
 from ..constants import FORGET_SET_FILE, LEDGER_FILE
 from ..errors import LedgerError
-from ..forget.ledger import KIND_NAMES, ledger_problems, read_ledger, unrecorded_history
+from ..forget.ledger import (
+    KIND_NAMES,
+    is_legacy,
+    ledger_problems,
+    ledger_requests,
+    read_ledger_file,
+    unrecorded_history,
+)
 
 
 def model_weights_digest(source: str, revision: str | None = None) -> str | None:
@@ -44,7 +51,8 @@ def verify_model(source: str, revision: str | None = None, check_weights: bool =
     """Check `source`'s deletion history and print it; True when it holds."""
     problems: list[str] = []
     try:
-        entries = read_ledger(source, revision)
+        raw = read_ledger_file(source, revision)
+        entries = [] if raw is None else ledger_requests(raw, source)
     except LedgerError as err:
         out(f"BROKEN: {err}")
         return False
@@ -55,7 +63,8 @@ def verify_model(source: str, revision: str | None = None, check_weights: bool =
         out(f"{source}: no {LEDGER_FILE}: no deletion request was recorded for this model.")
         return True
     weights = model_weights_digest(source, revision) if check_weights else None
-    problems += ledger_problems(entries, weights)
+    legacy = is_legacy(raw)
+    problems += ledger_problems(entries, weights, legacy)
     specs, matched = spec_problems(source, entries) if os.path.isdir(source) else ([], 0)
     problems += specs
     out(f"{source}: {len(entries)} deletion request(s) in {LEDGER_FILE}")
@@ -77,6 +86,7 @@ def verify_model(source: str, revision: str | None = None, check_weights: bool =
     if problems:
         out("BROKEN: " + "; ".join(problems))
         return False
-    out("OK: every entry is chained to the one before it" + (" and the weights are the last request's output"
-                                                              if weights else ""))
+    chained = ("the requests are numbered in order (a format-1 ledger, written before entries were chained: their "
+               "contents cannot be checked)" if legacy else "every entry is chained to the one before it")
+    out(f"OK: {chained}" + (" and the weights are the last request's output" if weights else ""))
     return True

@@ -75,6 +75,11 @@ def ledger_requests(raw: Any, where: str) -> list[dict[str, Any]]:
     return list(entries)
 
 
+def is_legacy(raw: Any) -> bool:
+    """A ledger written before entries were chained (format 1, or no format)."""
+    return isinstance(raw, dict) and int(raw.get("format", 1) or 1) < 2
+
+
 #: How each refusal of a broken history ends: the two ways out.
 OVERRIDE_HINT = (", or, knowing what was lost, set ledger_override to the reason (recorded in the new entry and "
                  "shown on the card).")
@@ -97,15 +102,19 @@ def chain(entry: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, A
     return entry
 
 
-def ledger_problems(entries: list[dict[str, Any]], weights_sha256: str | None = None) -> list[str]:
+def ledger_problems(entries: list[dict[str, Any]], weights_sha256: str | None = None, legacy: bool = False) -> list[str]:
     """What breaks the chain: a number out of sequence (an entry removed or inserted), an entry whose digest does
     not match its content (edited), a link to another entry than the one before it (removed, reordered, swapped),
-    and the model's weights not being the last request's output (replaced). [] when it holds."""
+    and the model's weights not being the last request's output (replaced). [] when it holds. `legacy`: a ledger
+    written before entries were chained (format 1): its entries carry no digests to check (the numbering and the
+    weights still are)."""
     problems = []
     for index, entry in enumerate(entries):
         number = entry.get("request")
         if number != index + 1:
             problems.append(f"entry {index + 1} is numbered {number!r}: an entry was removed, inserted or reordered")
+        if "entry_sha256" not in entry and legacy:
+            continue
         if "entry_sha256" not in entry:
             problems.append(f"request {number} carries no digest (a ledger written before hf-unlearn chained its "
                             "entries, or an entry added by hand): its content cannot be checked")
@@ -138,16 +147,23 @@ def verified_ledger(source: str | None, weights_sha256: str | None, override: st
     problems) is returned for the new entry to record."""
     problems: list[str] = []
     entries: list[dict[str, Any]] = []
+    legacy = False
     try:
-        entries = read_ledger(source, revision)
+        raw = read_ledger_file(source, revision)
+        entries = [] if raw is None else ledger_requests(raw, source or "")
+        legacy = is_legacy(raw)
     except LedgerError as err:
-        problems.append(str(err).split(": restore")[0])
+        problems.append(str(err).split(": restore")[0].split(". Restore")[0])
     lost = unrecorded_history(source)
     if lost:
         problems.append(f"the model folder holds an earlier request's {', '.join(lost)} but no {LEDGER_FILE}: its "
                         "history is lost, so the rows it forgot could return to training")
-    problems += ledger_problems(entries, weights_sha256)
+    problems += ledger_problems(entries, weights_sha256, legacy)
     if not problems:
+        if legacy and entries:
+            print(f"[hf-unlearn] note: {LEDGER_FILE} of {source} was written before entries were chained (format 1): "
+                  "its weights and numbering were checked, its entries' contents cannot be; this request's entry "
+                  "starts the chain.", flush=True)
         return entries, None
     if override:
         print(f"[hf-unlearn] warning: ledger_override ({override!r}): going on despite: " + "; ".join(problems),
