@@ -59,7 +59,7 @@ class PersonsPlan:
     second_retrain: bool = True
     verdict_folds: int = 4
     per_person_retrain: int = 0  # persons of the first seed also retrained on their own (the reference check)
-    random_request: dict[str, Any] = field(default_factory=dict)  # e.g. {fraction: 0.1, chunks: 10}
+    random_request: dict[str, Any] = field(default_factory=dict)  # e.g. {fraction: 0.1, chunks: 5, seeds: [0]}
 
     @classmethod
     def from_recipe(cls, persons: dict[str, Any]) -> PersonsPlan:
@@ -167,8 +167,9 @@ class PersonBenchmark(Benchmark):
             original, original_s = self.original(seed)
             self.log(f"seed {seed}: original model ready ({original_s:.0f}s to train)")
             self.seed_persons(seed, original, original_s, drawn[seed])
+        random_seeds = plan.random_request.get("seeds", seeds) if plan.random_request else []
         for seed in seeds:
-            if (seed == seeds[0] and plan.per_person_retrain) or plan.random_request:
+            if (seed == seeds[0] and plan.per_person_retrain) or seed in random_seeds:
                 original = self.original(seed)[0]
                 self.seed_checks(seed, original, drawn[seed], first=seed == seeds[0])
         return self.person_summary()
@@ -188,7 +189,7 @@ class PersonBenchmark(Benchmark):
         base_dir, _, scored, union_rows, ident = self.seed_setup(seed, persons)
         if first and self.plan_persons.per_person_retrain:
             self.per_person_retrains(seed, base_dir, persons, union_rows, scored, ident)
-        if self.plan_persons.random_request:
+        if seed in self.plan_persons.random_request.get("seeds", [seed]) and self.plan_persons.random_request:
             self.random_request(seed, original, self.verdict_references(seed, original, persons), scored, ident)
 
     def seed_persons(self, seed: int, original: torch.nn.Module, original_s: float, persons: list[Person]) -> None:
