@@ -37,7 +37,7 @@ def cache_folders(**datasets: Any) -> dict[str, str]:
             for name, found in files.items() if isinstance(found, list) and found}
 
 
-def check_output_apart(output_dir: str, protected: dict[str, str | None]) -> None:
+def check_output_apart(output_dir: str, protected: dict[str, str | None], option: str = "output_dir") -> None:
     """Refuse an `output_dir` equal to, inside, or containing a folder the run must never write into
     (`protected`: what it is -> path, e.g. the input model's folder, a dataset's folder). Symlinks resolved."""
     out = os.path.realpath(os.path.abspath(output_dir))
@@ -53,7 +53,7 @@ def check_output_apart(output_dir: str, protected: dict[str, str | None]) -> Non
             problem = f"contains {what} ({folder!r}): the run's files would be written around it and could replace it"
         else:
             continue
-        raise UnsafeInputError(f"output_dir {output_dir!r} {problem}. Choose an --output_dir outside it, e.g. "
+        raise UnsafeInputError(f"{option} {output_dir!r} {problem}. Choose an --{option} outside it, e.g. "
                                f"{os.path.join(os.path.dirname(path) if out != os.path.dirname(path) else '.', 'unlearned')!r}.")
 
 

@@ -233,3 +233,48 @@ def test_bad_verdict_options_name_the_option(tmp_path):
     with pytest.raises(OptionError, match=r"\['marign'\] are not verdict options"):
         UnlearningConfig(str(tmp_path), forget_fraction=0.1, verdict={"marign": 0.1})
     assert UnlearningConfig(str(tmp_path), forget_fraction=0.1, verdict='{"alpha": "0.01"}').verdict
+
+
+def test_prepared_references_are_the_target_of_a_person_request_and_of_its_stopping_rule(trained_model_dir, digits,
+                                                                                          tmp_path):
+    """`hf-unlearn prepare` with verdict references grouped by owner (never into the model's folder), then a
+    person-level request with the stopping rule: both compare each image against the reference that never saw its
+    owner."""
+    import yaml
+
+    from hf_unlearn.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    owners = [f"u{i % 30:02d}" for i in range(len(digits["train"]))]
+    digits["train"].add_column("owner", owners).to_parquet(str(data / "train.parquet"))
+    digits["test"].add_column("owner", ["test"] * len(digits["test"])).to_parquet(str(data / "test.parquet"))
+    refs = tmp_path / "refs"
+    recipe = {"model_name_or_path": trained_model_dir, "dataset_name": str(data), "output_dir": str(tmp_path / "run"),
+              "use_cpu": True, "disable_tqdm": True, "report_to": "none", "original_epochs": 1,
+              "original_batch_size": 64, "verdict": {"references": str(refs), "folds": 2, "group_column": "owner"}}
+    (tmp_path / "prepare.yaml").write_text(yaml.safe_dump(recipe))
+    assert main(["prepare", str(tmp_path / "prepare.yaml")]) == 0
+    record = load_verdict_references(str(refs)).record
+    assert record["group_column"] == "owner" and record["folds"] == 2
+    assert main(["prepare", str(tmp_path / "prepare.yaml"), "--verdict",
+                 json.dumps({"references": trained_model_dir, "folds": 2})]) == 2  # never into the model's folder
+
+    from datasets import load_dataset
+
+    train = load_dataset("parquet", data_files={"train": str(data / "train.parquet")})["train"]
+    config = UnlearningConfig(str(tmp_path / "req"), forget_where={"owner": ["u01", "u02", "u03"]}, method="finetune",
+                              num_train_epochs=1, learning_rate=0.01, use_cpu=True, report_to="none", disable_tqdm=True,
+                              mia_splits=3, stop_when="indistinguishable", stop_check_steps=2,
+                              verdict={"references": str(refs), "margin": 0.2})
+    trainer = UnlearningTrainer(trained_model_dir, config, train, digits["test"].select(range(180)),
+                                holdout_dataset=digits["test"].select(range(180, 360)))
+    assert trainer.verdict_phase.reason is None  # a person request can be certified: it has its references
+    result = trainer.unlearn()
+    forget_target = trainer.stopping.targets[0]
+    assert forget_target.references is not None and len(forget_target.references) == 2
+    assert set(forget_target.folds) <= {0, 1}
+    assert result.verdict["settings"]["references"] and result.verdict["settings"]["looks"] == trainer.stopping.looks
+    assert result.verdict["models"]["unlearned"]["target"] == "references"
+    assert [g["images"] for g in result.verdict["groups"]] == [len([o for o in owners if o == u])
+                                                               for u in ("u01", "u02", "u03")]

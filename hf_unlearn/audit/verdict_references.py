@@ -28,7 +28,7 @@ from datasets import Dataset
 
 from ..errors import DataError
 from ..options import OptionError
-from ..safety import write_json_atomic
+from ..safety import check_replaceable, write_json_atomic
 from ..scratch import ClassifierRecipe, train_classifier
 
 RECORD_FILE = "verdict_references.json"
@@ -49,12 +49,15 @@ def fold_assignment(groups: np.ndarray, num_folds: int, seed: int) -> np.ndarray
     return fold_of_group[inverse]
 
 
-def architecture_digest(config: Any) -> str:
+def architecture(config: Any) -> dict[str, Any]:
     """What a reference shares with the model: its config without names and bookkeeping."""
     from .reference_models import COSMETIC_CONFIG_KEYS
 
-    described = {k: v for k, v in config.to_dict().items() if k not in COSMETIC_CONFIG_KEYS}
-    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+    return {k: v for k, v in config.to_dict().items() if k not in COSMETIC_CONFIG_KEYS + ("problem_type", "use_cache")}
+
+
+def architecture_digest(config: Any) -> str:
+    return hashlib.sha256(json.dumps(architecture(config), sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -81,9 +84,11 @@ class VerdictReferences:
                             f"{data_sha256[:12]}): prepare them again on this data (hf-unlearn prepare with verdict: "
                             "{references: PATH}), or leave verdict.references unset.")
         if self.record["architecture_sha256"] != architecture_digest(model_config):
+            mine, theirs = architecture(model_config), self.record.get("architecture", {})
+            differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             raise DataError(f"verdict references at {self.path} have another architecture than the model being "
-                            "unlearned: prepare them again from this model (hf-unlearn prepare with verdict: "
-                            "{references: PATH}).")
+                            f"unlearned (config {differ[:8]} differ): prepare them again from this model (hf-unlearn "
+                            "prepare with verdict: {references: PATH}).")
 
     def out_fold(self, rows: np.ndarray) -> np.ndarray:
         """The reference that never saw each row (its fold)."""
@@ -136,10 +141,15 @@ def prepare_verdict_references(make_model: Any, processor: Any, train: Dataset, 
     if len(groups) != len(train):
         raise DataError(f"verdict references: {len(groups)} group ids for {len(train)} training rows.")
     folds = fold_assignment(groups, num_folds, seed)
+    check_replaceable(out, FOLDS_FILE)  # never into a folder of other files (a model's, the data's)
+    folds_file = os.path.join(out, FOLDS_FILE)
+    if os.path.isfile(folds_file) and not np.array_equal(np.load(folds_file), folds):
+        raise OptionError(f"verdict.references = {out!r} holds references prepared with other folds (other groups, "
+                          "folds or seed, or other data): give a new folder, or remove that one.")
     os.makedirs(out, exist_ok=True)
     record_file = os.path.join(out, RECORD_FILE)
     if base_args.should_save:
-        np.save(os.path.join(out, FOLDS_FILE), folds)
+        np.save(folds_file, folds)
     seconds = []
     for k in range(num_folds):
         folder = os.path.join(out, f"ref_{k}")
@@ -164,6 +174,7 @@ def prepare_verdict_references(make_model: Any, processor: Any, train: Dataset, 
     record = {"folds": num_folds, "seed": seed, "group_column": group_column, "num_rows": len(train),
               "num_groups": int(len(np.unique(groups))), "data_sha256": data_sha256,
               "architecture_sha256": architecture_digest(make_model().config),
+              "architecture": json.loads(json.dumps(architecture(make_model().config), default=str)),
               "recipe": {"epochs": recipe.epochs, "learning_rate": recipe.learning_rate,
                          "batch_size": recipe.batch_size, "augmentation": recipe.augmentation},
               "preparation_s": float(previous.get("preparation_s", 0.0)) + float(sum(seconds))}

@@ -97,6 +97,10 @@ def prepare_references(run_args: RunArguments, config: UnlearningConfig, model: 
     if verdict.group_column and verdict.group_column not in train.column_names:
         raise UsageError(f"verdict.group_column = {verdict.group_column!r} is not a column of the training data "
                          f"(columns: {train.column_names}); name the column whose values are persons (e.g. owner).")
+    from ..safety import check_output_apart
+
+    check_output_apart(verdict.references, {"the model's folder": run_args.model_name_or_path,
+                                            "the dataset's folder": run_args.dataset_name}, "verdict.references")
     image_col, label_col = find_columns(train, config.image_column, config.label_column)
     standard = to_standard_columns(train, image_col, label_col)
     processor = load_pretrained(AutoImageProcessor, run_args.model_name_or_path, weights=False)
