@@ -254,6 +254,7 @@ class UnlearningTrainer(Trainer):
             self.log_phase("evaluate_reference", time.perf_counter() - start)
 
         if self.args.stop_when:  # the original's held-out accuracy, before the method may change the model
+            start = time.perf_counter()
             targets = stopping_targets(self.request, self.request.holdout_dataset, self.args.stop_max_samples,
                                        self.args.seed)
             utility = utility_rows(targets, self.request.holdout_dataset, self.args.stop_max_samples, self.args.seed)
@@ -262,6 +263,7 @@ class UnlearningTrainer(Trainer):
                                                   self.verdict_phase.options, self.args.stop_class_rate,
                                                   self.args.stop_accuracy_drop, self.args.stop_keep_closest)
             self.stopping.measure_original()
+            self.log_phase("stop_rule_setup", time.perf_counter() - start)  # a per-request cost (request_seconds)
         start = time.perf_counter()
         combined = self.method.build_train_dataset()
         digest = fine_tuning_digest(combined, self.args.world_size)

@@ -83,8 +83,11 @@ class VerdictReferences:
                             f"rows, SHA-256 {self.record['data_sha256'][:12]}) than this request's ({num_rows} rows, "
                             f"{data_sha256[:12]}): prepare them again on this data (hf-unlearn prepare with verdict: "
                             "{references: PATH}), or leave verdict.references unset.")
-        if self.record["architecture_sha256"] != architecture_digest(model_config):
-            mine, theirs = architecture(model_config), self.record.get("architecture", {})
+        from transformers import AutoConfig
+
+        theirs = architecture(AutoConfig.from_pretrained(self.folders()[0]))  # the references' own config
+        mine = architecture(model_config)
+        if json.dumps(mine, sort_keys=True, default=str) != json.dumps(theirs, sort_keys=True, default=str):
             differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
             raise DataError(f"verdict references at {self.path} have another architecture than the model being "
                             f"unlearned (config {differ[:8]} differ): prepare them again from this model (hf-unlearn "

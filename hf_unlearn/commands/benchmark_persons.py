@@ -42,6 +42,7 @@ from .arguments import DataArguments, as_dict, load_splits
 from .benchmark import Benchmark
 from .benchmark_keys import artefact_key, fingerprint
 from .benchmark_plan import configure
+from .benchmark_prepare import PER_SEED
 from .experiment import request_seconds, scratch_setup
 from .persons import Person, PersonSpec, draw_persons, group_ids, thumbnail_clusters, thumbnails
 
@@ -85,6 +86,7 @@ class PersonBenchmark(Benchmark):
         self.checks: list[dict[str, Any]] = []
         #: (seed, run name) -> the retain generator its first person's request trained (reused by the others)
         self.retain_generators: dict[tuple[int, str], str] = {}
+        self.persons: dict[int, list[Person]] = {}
 
     # ------------------------------------------------------------------------------------------------ data
     def load_data(self) -> tuple[Dataset, Dataset]:
@@ -162,7 +164,8 @@ class PersonBenchmark(Benchmark):
         clusters = self.person_clusters()
         plan = self.plan_persons
         seeds = list(self.args.seeds)
-        drawn = {seed: draw_persons(clusters, plan.spec, seed, with_validation=seed == seeds[0]) for seed in seeds}
+        drawn = self.persons = {seed: draw_persons(clusters, plan.spec, seed, with_validation=seed == seeds[0])
+                                for seed in seeds}
         for seed in seeds:  # every seed's requests first; the checks (more retrains) after
             original, original_s = self.original(seed)
             self.log(f"seed {seed}: original model ready ({original_s:.0f}s to train)")
@@ -258,6 +261,9 @@ class PersonBenchmark(Benchmark):
         config = configure(self.base, folder, seed, method, {**overrides, "forget_indices": person.rows.tolist()})
         config.eval_retain_samples = 10  # scored below, on the seed's fixed rows
         prepared_s = self.resolve_preparation(config, original)
+        verdict = as_dict(config.verdict) or {}
+        if verdict.get("references") == PER_SEED:  # the seed's verdict references (the stopping rule's target)
+            config.verdict = {**verdict, "references": self.verdict_references(seed, original, self.persons[seed]).path}
         shared = self.retain_generators.get((seed, name))
         if method == "multigan" and shared and not {"retain_generator_path", "prepared_generator_path"} & set(overrides):
             config.retain_generator_path = shared  # trained once per seed (one-time), as the main benchmark does
@@ -270,7 +276,8 @@ class PersonBenchmark(Benchmark):
         def make() -> dict[str, Any]:
             trainer = UnlearningTrainer(model=copy.deepcopy(original), args=config, train_dataset=self.train,
                                         eval_dataset=None, processing_class=self.processor,
-                                        dataset_name=self.args.dataset_name)
+                                        dataset_name=self.args.dataset_name,
+                                        holdout_dataset=self.holdout if config.stop_when else None)
             result = trainer.unlearn(evaluate_original=False).to_dict()
             logits = self.logits(trainer.model, sets)
             record = {"timings": result["timings"], "counts": result["counts"], "request_s":

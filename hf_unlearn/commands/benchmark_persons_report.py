@@ -50,7 +50,7 @@ class Scorer:
         return np.asarray([self.position[int(r)] for r in person["rows"]])
 
     def score(self, logits: dict[str, np.ndarray], person: dict[str, Any], own_rows_only: bool,
-              member_calls: np.ndarray | None = None) -> dict[str, Any]:
+              member_calls: np.ndarray | None = None, looks: int = 1) -> dict[str, Any]:
         """One model on one person. `own_rows_only`: the logits' `persons` hold this person's rows alone (a
         request's model), else every person of the seed (`member_calls`: the SVC's calls on them, fitted once)."""
         positions = self.positions(person)
@@ -73,10 +73,12 @@ class Scorer:
         scores = calibrated_scores(person_logits, person_labels, ref_person, self.folds[positions],
                                    logits["population"], self.labels["population"], ref_population)
         for margin in MARGINS:
-            verdicts[f"{margin:g}"] = _short(equivalence_verdict(*scores, VerdictSettings(margin=margin), "references"))
+            verdicts[f"{margin:g}"] = _short(equivalence_verdict(*scores, VerdictSettings(margin=margin), "references",
+                                                                 looks))
         held = held_out_scores(_losses(person_logits, person_labels), person_labels,
                                _losses(logits["population"], self.labels["population"]), self.labels["population"])
-        held_out = {f"{m:g}": _short(equivalence_verdict(*held, VerdictSettings(margin=m), "held_out")) for m in MARGINS}
+        held_out = {f"{m:g}": _short(equivalence_verdict(*held, VerdictSettings(margin=m), "held_out", looks))
+                    for m in MARGINS}
         return {"metrics": metrics, "verdicts": verdicts, "held_out_verdicts": held_out}
 
     def member_calls(self, logits: dict[str, np.ndarray], rows_logits: np.ndarray, rows_labels: np.ndarray,
@@ -134,7 +136,8 @@ def summarise(bench: Any) -> dict[str, Any]:
         by_name = {p["name"]: p for p in persons}
         for run in (r for r in bench.person_records if r["kind"] == "request" and r["seed"] == seed):
             person = by_name[run["person"]]
-            scored = scorer.score(run["logits"], person, own_rows_only=True)
+            looks = (run.get("stopping") or {}).get("looks", 1)  # a stopping rule's run: tested at alpha / looks
+            scored = scorer.score(run["logits"], person, own_rows_only=True, looks=looks)
             records.append({"seed": seed, "name": run["name"], "method": run["method"], "person": person["name"],
                             "person_kind": person["kind"], "validation": person["validation"],
                             "images": len(person["rows"]), "request_s": run["request_s"],

@@ -206,6 +206,9 @@ def equivalence_verdict(member_scores: np.ndarray, member_strata: np.ndarray, po
     held = int(np.isin(np.asarray(population_strata), np.unique(np.asarray(member_strata))).sum())
     common = {"target": target, "auc": auc, "low": low, "high": high, "margin": margin, "alpha": alpha, "looks": looks,
               "images": n, "population": held, "minimum_images": needed, "power": power}
+    if stats["coverage"] < 1.0:
+        return Verdict(CANNOT_CERTIFY, reason=f"cannot certify: the held-out rows hold no row of the class of "
+                       f"{1 - stats['coverage']:.0%} of the forget rows: give held-out rows of every class", **common)
     if n < needed:
         return Verdict(CANNOT_CERTIFY, reason=f"cannot certify: {n} images; margin {margin:g} needs at least "
                        f"{needed if needed < 10 ** 9 else 'more held-out rows and'} images (power {power:.0%} at "
