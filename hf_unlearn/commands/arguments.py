@@ -133,6 +133,8 @@ def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: st
     check_row_numbers(argv)
     if argv and argv[0].endswith((".yaml", ".yml")):
         recipe = read_recipe(argv[0]) if recipe is None else recipe
+        # keys starting with "_" hold YAML anchors for the recipe itself (e.g. `_stop_rule: &stop {...}`)
+        recipe = {k: v for k, v in recipe.items() if not str(k).startswith("_")}
         known = {a.dest for a in parser._actions}
         unknown = sorted(set(recipe) - known)
         if unknown:
