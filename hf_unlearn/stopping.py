@@ -16,6 +16,10 @@ A model broken by fine-tuning also treats its forget rows like unseen ones (it g
 model keeps the original's accuracy on unseen data: so the rule also asks that the held-out accuracy (every class
 but a forgotten one) stays within `stop_accuracy_drop` points of the original model's on the same rows.
 
+With `stop_class_accuracy_drop`, the held-out accuracy of the forget rows' own classes (each target's held-out rows)
+must also stay within that many points of the original's: fine-tuning a person's look-alike photos away can take the
+whole class with it, which the loss attack does not see (forget and held-out rows fall together).
+
 Fine-tuning stops at the first check where every target is met (kept), or where a forget set has gone past
 "unseen" (its AUC interval lies below 0.5: over-forgotten, and more steps only push further): the model then goes
 back to the check closest to the targets (the largest of each target's distance: |AUC - 0.5| over the interval's
@@ -150,8 +154,11 @@ class IndistinguishableStop(TrainerCallback):
     the model being trained (every process calls it alike, so every process takes the same decision)."""
 
     def __init__(self, targets: list[StopTarget], utility: Dataset, predict: Any, every: float,
-                 settings: VerdictSettings, class_rate: float, accuracy_drop: float, keep_closest: bool = False):
+                 settings: VerdictSettings, class_rate: float, accuracy_drop: float, keep_closest: bool = False,
+                 class_accuracy_drop: float | None = None):
         self.targets, self.utility, self.predict = targets, utility, predict
+        self.class_accuracy_drop = class_accuracy_drop  # None: the forget rows' classes are not checked on their own
+        self.original_class_accuracy: list[float] = []  # per target (its held-out rows), when checked
         self.every_option, self.every = every, 1
         self.settings, self.class_rate, self.accuracy_drop = settings, class_rate, accuracy_drop
         self.looks = 1  # checks the budget allows (set when training begins): alpha is split over them
@@ -168,6 +175,9 @@ class IndistinguishableStop(TrainerCallback):
         a checkpoint is loaded; on its own, the callback measures the model it starts training from."""
         start = time.perf_counter()
         self.original_accuracy = _accuracy(self.predict(self.utility))
+        if self.class_accuracy_drop is not None:
+            self.original_class_accuracy = [_accuracy(self.predict(t.holdout), empty=float("nan"))
+                                            for t in self.targets]
         self.seconds += time.perf_counter() - start
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -188,6 +198,14 @@ class IndistinguishableStop(TrainerCallback):
 
         checks = [check_target(t, predict(t.rows), predict(t.holdout), self.settings, self.class_rate, self.looks)
                   for t in self.targets]
+        if self.class_accuracy_drop is not None:  # the forget rows' own classes keep their held-out accuracy
+            for check, original in zip(checks, self.original_class_accuracy, strict=True):
+                if check["kind"] != "unseen" or original != original:
+                    continue
+                drop = original - check["holdout_accuracy"]
+                limit = self.class_accuracy_drop
+                check.update(original_class_accuracy=original, class_drop=drop, met=check["met"] and drop <= limit,
+                             distance=max(check["distance"], max(drop, 0.0) / limit if limit > 0 else float(drop > 0)))
         accuracy = _accuracy(predict(self.utility))
         drop = self.original_accuracy - accuracy
         utility = {"target": "utility", "holdout_accuracy": accuracy, "original_accuracy": self.original_accuracy,
@@ -239,6 +257,7 @@ class IndistinguishableStop(TrainerCallback):
         return {"rule": "indistinguishable", "check_every_steps": self.every, "budget_steps": self.budget,
                 "margin": self.settings.margin, "alpha": self.settings.alpha,
                 "looks": self.looks, "class_rate": self.class_rate, "accuracy_drop": self.accuracy_drop,
+                "class_accuracy_drop": self.class_accuracy_drop,
                 "original_holdout_accuracy": self.original_accuracy, "utility_rows": len(self.utility),
                 "targets": [{"name": t.name, "kind": t.kind, "rows": len(t.rows), "holdout_rows": len(t.holdout)}
                             for t in self.targets],

@@ -261,7 +261,8 @@ class UnlearningTrainer(Trainer):
             self.verdict_phase.attach(targets, self.predict_logits)  # the references, when given
             self.stopping = IndistinguishableStop(targets, utility, self.predict_logits, self.args.stop_check_steps,
                                                   self.verdict_phase.options, self.args.stop_class_rate,
-                                                  self.args.stop_accuracy_drop, self.args.stop_keep_closest)
+                                                  self.args.stop_accuracy_drop, self.args.stop_keep_closest,
+                                                  self.args.stop_class_accuracy_drop)
             self.stopping.measure_original()
             self.log_phase("stop_rule_setup", time.perf_counter() - start)  # a per-request cost (request_seconds)
         start = time.perf_counter()

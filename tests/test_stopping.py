@@ -125,6 +125,32 @@ def test_keeps_going_on_a_run_that_has_not_forgotten_and_never_passes_the_budget
     assert all(c["targets"][0]["low"] > 0.5 for c in record["trajectory"])
 
 
+def test_a_class_damaged_with_its_forget_rows_is_caught_only_by_the_class_guard():
+    """A person's photos fine-tuned away with their whole class: forget rows and held-out rows of that class fall
+    together (the loss attack sees nothing: AUC 0.5), the other classes hold (the overall guard passes). Without
+    stop_class_accuracy_drop the rule stops at its first check; with it, the class's fall is named and not met."""
+    run = FakeRun(forget=lambda step: 1.0 if step == 0 else -0.5, holdout=lambda step: 1.0 if step == 0 else -0.5)
+    utility = Dataset.from_dict({"label": run.labels["holdout"].tolist(), "set": ["utility"] * 600})
+    run.labels["utility"], run.noise["utility"] = run.labels["holdout"], run.noise["holdout"]
+    run.margins["utility"] = lambda step: 1.0  # the other classes keep their accuracy
+
+    def callback(**options):
+        target = StopTarget("forget", "unseen", run.sets["rows"], run.sets["holdout"], [])
+        return IndistinguishableStop([target], utility, run.predict, every=0.25, settings=VerdictSettings(),
+                                     class_rate=0.01, accuracy_drop=3.0, **options)
+
+    plain = callback()
+    run.train(plain)
+    assert plain.record()["matched"] and plain.record()["stopped_step"] == 10
+    run.step = 0  # the original again: the guard measures it when training begins
+    guarded = callback(class_accuracy_drop=3.0)
+    run.train(guarded)
+    record = guarded.record()
+    first = record["trajectory"][0]["targets"][0]
+    assert first["class_drop"] > 20 and not first["met"] and not record["matched"]
+    assert record["class_accuracy_drop"] == 3.0 and first["original_class_accuracy"] > 70
+
+
 def test_an_overshoot_stops_and_goes_back_to_the_closest_check():
     """Forgetting overshoots between checks: AUC above 0.5 at step 10, far below at step 20. The rule stops there
     and the model goes back to the weights of step 10."""

@@ -38,7 +38,8 @@ UNKEYED_PREFIXES = ("logging_", "log_", "hub_", "push_", "publish_", "trackio_")
 KEYED_WHEN_SET = {"prepared_generator_path": None, "gan_adapt_steps": 100, "retain_samples_per_forget": None,
                   "stop_when": None, "forget_where": None, "forget_images": None, "forget_images_partial": False,
                   "forget_file": None, "forget_file_column": None, "forget_filter": None, "card_dataset": None,
-                  "card_base_model": None, "min_train_steps": None, "verdict": None, "ledger_override": None}
+                  "card_base_model": None, "min_train_steps": None, "verdict": None, "ledger_override": None,
+                  "stop_class_accuracy_drop": None}
 #: Options that only act with another one set: left out of a key without it (they change nothing there).
 ONLY_WITH = {"gan_adapt_steps": "prepared_generator_path", "stop_check_steps": "stop_when",
              "stop_max_samples": "stop_when", "stop_confidence": "stop_when", "stop_class_rate": "stop_when",
