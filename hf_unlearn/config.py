@@ -249,7 +249,7 @@ class UnlearningConfig(TrainingArguments):
         metadata={"help": "With stop_when: also the most the held-out accuracy of the forget rows' own classes may fall "
                           "below the original's on the same rows, in points (default: not checked). A person's photos "
                           "are close to each other; fine-tuning them away can take their whole class with them (on "
-                          "CIFAR-10 a cluster of 30 photos took its class's held-out accuracy from ~60% to ~40% in 3 "
+                          "CIFAR-10 a cluster of 30 photos took its class's held-out accuracy from about 60 to 40 percent in 3 "
                           "steps, while the loss attack saw nothing: forget and held-out rows fell together), which "
                           "retraining never does. Counts in the distance the rule keeps the closest check by."},
     )
