@@ -246,12 +246,13 @@ class UnlearningConfig(TrainingArguments):
     )
     stop_class_accuracy_drop: float | None = field(
         default=None,
-        metadata={"help": "With stop_when: also the most the held-out accuracy of the forget rows' own classes may fall "
-                          "below the original's on the same rows, in points (default: not checked). A person's photos "
-                          "are close to each other; fine-tuning them away can take their whole class with them (on "
-                          "CIFAR-10 a cluster of 30 photos took its class's held-out accuracy from about 60 to 40 percent in 3 "
-                          "steps, while the loss attack saw nothing: forget and held-out rows fell together), which "
-                          "retraining never does. Counts in the distance the rule keeps the closest check by."},
+        metadata={"help": "With stop_when: also the most the held-out accuracy of the forget rows' own classes may "
+                          "fall below the original's on the same rows, in points (default: not checked). A person's "
+                          "photos are close to each other; fine-tuning them away can take their whole class with "
+                          "them (on CIFAR-10 a cluster of 30 photos took its class's held-out accuracy from about 60 "
+                          "to 40 percent in 3 steps, while the loss attack saw nothing: forget and held-out rows fell "
+                          "together), which retraining never does. Counts in the distance the rule keeps the closest "
+                          "check by."},
     )
     stop_keep_closest: bool = field(
         default=False,
@@ -465,7 +466,8 @@ RANGES: dict[str, tuple[Any, str]] = {
     "eval_retain_samples": (at_least(1), ">= 1 (or unset: all)"), "mia_splits": (at_least(2), ">= 2"),
     "stop_check_steps": (positive, "> 0"), "stop_max_samples": (at_least(10), ">= 10"),
     "stop_confidence": (lambda x: 0 < x < 1, "in (0, 1)"),
-    "stop_accuracy_drop": (non_negative, ">= 0"), "stop_class_accuracy_drop": (non_negative, ">= 0"), "stop_class_rate": (unit_interval(True), "in [0, 1)"),
+    "stop_accuracy_drop": (non_negative, ">= 0"), "stop_class_accuracy_drop": (non_negative, ">= 0"),
+    "stop_class_rate": (unit_interval(True), "in [0, 1)"),
     "lora_r": (at_least(1), ">= 1"), "lora_alpha": (positive, "> 0"), "lora_dropout": (unit_interval(True), "in [0, 1)"),
 }
 #: Example values shown in messages.

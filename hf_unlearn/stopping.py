@@ -118,6 +118,11 @@ def _accuracy(predictions: Any, empty: float = 0.0) -> float:
     return 100.0 * float((predictions.predicted == predictions.labels).mean()) if len(predictions.labels) else empty
 
 
+def _drop_distance(drop: float, limit: float) -> float:
+    """How far an accuracy drop is from its limit (<= 1: within it; a limit of 0 allows no drop at all)."""
+    return max(drop, 0.0) / limit if limit > 0 else float(drop > 0)
+
+
 def check_target(target: StopTarget, rows: Any, holdout: Any, settings: VerdictSettings, class_rate: float,
                  looks: int = 1) -> dict[str, Any]:
     """One target at one check, from the predictions of its rows and held-out rows (`Predictions`): the statistic,
@@ -177,7 +182,7 @@ class IndistinguishableStop(TrainerCallback):
         self.original_accuracy = _accuracy(self.predict(self.utility))
         if self.class_accuracy_drop is not None:
             self.original_class_accuracy = [_accuracy(self.predict(t.holdout), empty=float("nan"))
-                                            for t in self.targets]
+                                            if t.kind == "unseen" else float("nan") for t in self.targets]
         self.seconds += time.perf_counter() - start
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -203,14 +208,14 @@ class IndistinguishableStop(TrainerCallback):
                 if check["kind"] != "unseen" or original != original:
                     continue
                 drop = original - check["holdout_accuracy"]
-                limit = self.class_accuracy_drop
-                check.update(original_class_accuracy=original, class_drop=drop, met=check["met"] and drop <= limit,
-                             distance=max(check["distance"], max(drop, 0.0) / limit if limit > 0 else float(drop > 0)))
+                check.update(original_class_accuracy=original, class_drop=drop,
+                             met=check["met"] and drop <= self.class_accuracy_drop,
+                             distance=max(check["distance"], _drop_distance(drop, self.class_accuracy_drop)))
         accuracy = _accuracy(predict(self.utility))
         drop = self.original_accuracy - accuracy
         utility = {"target": "utility", "holdout_accuracy": accuracy, "original_accuracy": self.original_accuracy,
                    "drop": drop, "met": drop <= self.accuracy_drop,
-                   "distance": max(drop, 0.0) / self.accuracy_drop if self.accuracy_drop > 0 else float(drop > 0)}
+                   "distance": _drop_distance(drop, self.accuracy_drop)}
         return checks, utility
 
     def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:

@@ -74,6 +74,24 @@ def test_below_the_minimum_size_the_verdict_is_cannot_certify_never_a_pass():
     assert small.minimum_images >= needed
 
 
+def test_forget_rows_of_a_class_the_held_out_rows_lack_cannot_be_certified_never_a_crash():
+    """Held-out rows of classes 0-4 only: forget rows of classes 5-9 have nothing to compare with (no verdict at
+    all, said so), and a forget set half of them cannot be certified on the half that can (never a pass)."""
+    rng = np.random.default_rng(2)
+    scores, labels = population(rng)
+    kept = labels < 5
+    settings = VerdictSettings(margin=0.2)
+    none = equivalence_verdict(rng.normal(size=400), np.full(400, 7), scores[kept], labels[kept], settings,
+                               "references")
+    assert none.outcome == CANNOT_CERTIFY and "hold no row of the forget rows' classes" in none.reason
+    assert none.images == 400 and none.population == 0 and none.auc != none.auc
+    half = equivalence_verdict(rng.normal(size=400), np.r_[np.zeros(200), np.full(200, 7)], scores[kept],
+                               labels[kept], settings, "held_out")
+    assert half.outcome == CANNOT_CERTIFY and "of 50% of the forget rows" in half.reason
+    whole = equivalence_verdict(rng.normal(size=400), np.zeros(400), scores[kept], labels[kept], settings, "held_out")
+    assert whole.outcome == CERTIFIED  # the same rows, every class present: the size is enough
+
+
 def test_the_error_rate_holds_at_the_margin_and_over_a_stopping_rules_looks():
     """A model whose AUC lies exactly at the edge of the margin (0.6) must be certified at most alpha of the time,
     also when a rule looks 4 times and stops at the first certified look; testing each look at the full alpha does

@@ -15,7 +15,6 @@ unseen by the reference, which cancels that shift to first order (`mia/equivalen
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -53,11 +52,9 @@ def architecture(config: Any) -> dict[str, Any]:
     """What a reference shares with the model: its config without names and bookkeeping."""
     from .reference_models import COSMETIC_CONFIG_KEYS
 
-    return {k: v for k, v in config.to_dict().items() if k not in COSMETIC_CONFIG_KEYS + ("problem_type", "use_cache")}
-
-
-def architecture_digest(config: Any) -> str:
-    return hashlib.sha256(json.dumps(architecture(config), sort_keys=True, default=str).encode()).hexdigest()
+    skipped = COSMETIC_CONFIG_KEYS + ("problem_type", "use_cache")
+    shared = {k: v for k, v in config.to_dict().items() if k not in skipped}
+    return json.loads(json.dumps(shared, default=str))  # as JSON holds it: a tuple and a list compare equal
 
 
 @dataclass
@@ -87,8 +84,8 @@ class VerdictReferences:
 
         theirs = architecture(AutoConfig.from_pretrained(self.folders()[0]))  # the references' own config
         mine = architecture(model_config)
-        if json.dumps(mine, sort_keys=True, default=str) != json.dumps(theirs, sort_keys=True, default=str):
-            differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        if differ:
             raise DataError(f"verdict references at {self.path} have another architecture than the model being "
                             f"unlearned (config {differ[:8]} differ): prepare them again from this model (hf-unlearn "
                             "prepare with verdict: {references: PATH}).")
@@ -176,8 +173,7 @@ def prepare_verdict_references(make_model: Any, processor: Any, train: Dataset, 
             previous = json.load(f)
     record = {"folds": num_folds, "seed": seed, "group_column": group_column, "num_rows": len(train),
               "num_groups": int(len(np.unique(groups))), "data_sha256": data_sha256,
-              "architecture_sha256": architecture_digest(make_model().config),
-              "architecture": json.loads(json.dumps(architecture(make_model().config), default=str)),
+              "architecture": architecture(make_model().config),
               "recipe": {"epochs": recipe.epochs, "learning_rate": recipe.learning_rate,
                          "batch_size": recipe.batch_size, "augmentation": recipe.augmentation},
               "preparation_s": float(previous.get("preparation_s", 0.0)) + float(sum(seconds))}

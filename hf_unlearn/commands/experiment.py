@@ -39,7 +39,8 @@ def scratch_setup(args: Any, train: Dataset, config: UnlearningConfig) -> tuple[
 def request_seconds(timings: dict[str, float]) -> float:
     """What one deletion request costs: data reorganization (which includes the work a method does to build
     its fine-tuning set: amun's attack on the forget rows, Multi-GAN's GANs) + fine-tuning (+ SalUn's mask, + the
-    stopping rule's setup: its targets, the original's held-out accuracy, the references' scores), without one-time work that can be done when the model is published (the retain GAN)."""
+    stopping rule's setup: its targets, the original's held-out accuracy, the references' scores), without
+    one-time work that can be done when the model is published (the retain GAN)."""
     return (timings.get("data_reorganization", 0.0) + timings.get("fine_tuning", 0.0)
             + timings.get("saliency_mask", 0.0) + timings.get("stop_rule_setup", 0.0) - timings.get("gan_retain", 0.0))
 

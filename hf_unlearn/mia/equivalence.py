@@ -194,7 +194,14 @@ def equivalence_verdict(member_scores: np.ndarray, member_strata: np.ndarray, po
                         population_strata: np.ndarray, settings: VerdictSettings, target: str,
                         looks: int = 1) -> Verdict:
     """TOST of "the AUC lies within 0.5 +- margin" at level alpha / looks, or "cannot certify" below the size at
-    which a model at the target would pass with probability `settings.power`."""
+    which a model at the target would pass with probability `settings.power`; also when the held-out rows hold no
+    row of some forget rows' class (nothing to compare them with)."""
+    if not np.isin(np.asarray(member_strata), np.asarray(population_strata)).any():
+        nan = float("nan")
+        return Verdict(CANNOT_CERTIFY, target=target, auc=nan, low=nan, high=nan, margin=settings.margin,
+                       alpha=settings.alpha, looks=looks, images=len(member_scores), population=0, minimum_images=0,
+                       power=0.0, reason="cannot certify: the held-out rows hold no row of the forget rows' classes: "
+                       "give held-out rows of every class")
     stats = stratified_placement_auc(member_scores, member_strata, population_scores, population_strata)
     n, terms = stats["images"], stats["population_terms"]
     alpha, margin = settings.alpha, settings.margin
