@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="Compare methods over seeds and forget settings: `hf-unlearn benchmark recipe.yaml [...]`.")
     sub.add_parser("audit", add_help=False,
                    help="Membership-inference audit of saved models: `hf-unlearn audit recipe.yaml [...]`.")
-    sub.add_parser("methods", help="List the unlearning methods and their options (`method_args`).")
+    methods = sub.add_parser("methods", help="List the unlearning methods and their options (`method_args`).")
+    methods.add_argument("--markdown", action="store_true",
+                         help="Print the methods page instead (docs/methods.md is this output).")
     card = sub.add_parser("card", help="Re-render an unlearned model folder's card, e.g. with a privacy audit.")
     card.add_argument("folder", help="Output folder of an unlearning run (holds unlearning_results.json), or a "
                                      "published card's folder (its unlearning_report.json).")
@@ -100,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
 
             run_quickstart(args.output_dir, method=args.method)
         elif args.command == "methods":
-            from .methods.registry import describe_methods
+            from .methods.registry import describe_methods, describe_methods_markdown
 
-            print(describe_methods())
+            sys.stdout.write(describe_methods_markdown() if args.markdown else describe_methods() + "\n")
         elif args.command == "card":
             from .commands.publish import refresh_card
 

@@ -87,6 +87,7 @@ class Amun(UnlearningMethod):
     """Fine-tune on the data plus each forget image's closest adversarial example, labelled as the model predicts it."""
 
     name = "amun"
+    paper = 'Ebrahimpour-Boroojeny et al., ICML 2025 ("Not All Wrong is Bad")'
     Options = AmunOptions
 
     def __init__(self, trainer: Any):

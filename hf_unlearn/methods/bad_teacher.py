@@ -39,6 +39,7 @@ class BadTeacher(UnlearningMethod):
     """Competent teacher on retain rows, randomly initialised teacher on forget rows."""
 
     name = "bad_teacher"
+    paper = 'Chundawat et al., AAAI 2023'
     Options = BadTeacherOptions
 
     def build_train_dataset(self) -> Dataset:

@@ -57,6 +57,8 @@ class UnlearningMethod:
     """Base class: by default fine-tunes on the retain set with the Trainer's own loss."""
 
     name: str = ""
+    #: The paper that published it (authors, venue, year): `hf-unlearn methods` and docs/methods.md show it.
+    paper: str = ""
     #: Start from freshly initialised weights instead of the original model (only `retrain`).
     reinitialize_model: bool = False
     #: The method's own hyperparameters (a dataclass; each field has a default and a `help`).

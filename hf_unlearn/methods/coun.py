@@ -96,6 +96,7 @@ class CoUn(UnlearningMethod):
     """Fine-tune on the retain set with cross-entropy plus a contrastive loss between two views of each image."""
 
     name = "coun"
+    paper = 'Khalil, Setayesh & Li, NeurIPS 2025 (arXiv 2509.16391)'
     Options = CoUnOptions
 
     def validate(self) -> None:

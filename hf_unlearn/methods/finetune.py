@@ -14,6 +14,7 @@ class FineTune(UnlearningMethod):
     """Fine-tune the original model on the retain set."""
 
     name = "finetune"
+    paper = 'Warnecke et al., NDSS 2023 ("FT")'
 
     def build_train_dataset(self) -> Dataset:
         return combine_sources({"retain": with_source(self.trainer.retain_train_dataset(), "retain")})

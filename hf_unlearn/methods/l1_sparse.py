@@ -38,6 +38,7 @@ class L1Sparse(UnlearningMethod):
     """Retain-set fine-tuning + alpha_e * ||theta||_1, alpha_e = l1_weight * (1 - epoch / epochs)."""
 
     name = "l1_sparse"
+    paper = 'Jia et al., NeurIPS 2023 ("Model Sparsity Can Simplify Machine Unlearning")'
     Options = L1SparseOptions
 
     def build_train_dataset(self) -> Dataset:

@@ -53,6 +53,7 @@ class MultiGAN(UnlearningMethod):
     """Fine-tune on real and GAN-synthesised retain data plus label-inverted real and synthetic forget data."""
 
     name = "multigan"
+    paper = 'Hatua, Nguyen & Sung, 2024'
 
     preparation: Preparation | None = None
 

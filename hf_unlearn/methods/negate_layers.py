@@ -75,6 +75,7 @@ class NegateLayers(UnlearningMethod):
     """Negate the weights of the first layer (NoT), then fine-tune on the retain set."""
 
     name = "negate_layers"
+    paper = 'Khalil et al., CVPR 2025 ("NoT: Federated Unlearning via Weight Negation")'
     Options = NegateLayersOptions
 
     def __init__(self, trainer: Any):

@@ -20,6 +20,7 @@ class NegGrad(UnlearningMethod):
     """Gradient ascent on the forget set only."""
 
     name = "neggrad"
+    paper = 'Golatkar et al., CVPR 2020 ("GA")'
 
     def build_train_dataset(self) -> Dataset:
         return combine_sources({"forget": with_source(self.trainer.forget_dataset, "forget")})

@@ -48,6 +48,7 @@ class NegGradPlus(UnlearningMethod):
     """Descent on a retain batch and ascent on a forget batch at every step."""
 
     name = "neggrad_plus"
+    paper = 'Kurmanji et al., NeurIPS 2023'
     Options = NegGradPlusOptions
 
     def build_train_dataset(self) -> Dataset:

@@ -65,6 +65,7 @@ class RandomLabel(UnlearningMethod):
     """Fine-tune on the forget set with random labels (redrawn every batch) and on the retain set."""
 
     name = "random_label"
+    paper = 'Golatkar et al., CVPR 2020 ("RL")'
     Options = RandomLabelOptions
 
     def build_train_dataset(self) -> Dataset:

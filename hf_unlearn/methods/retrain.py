@@ -30,6 +30,7 @@ class Retrain(FineTune):
     """Same data as `finetune`, but from freshly initialised weights (seeded by `--seed`)."""
 
     name = "retrain"
+    paper = ""  # the gold standard every method is compared with, not a published unlearning method
     reinitialize_model = True
     Options = RetrainOptions
 

@@ -86,6 +86,7 @@ class SalUn(RandomLabel):
     """Random labelling restricted to the weights most salient for the forget set."""
 
     name = "salun"
+    paper = 'Fan et al., ICLR 2024'
     Options = SalUnOptions
 
     def saliency_masks(self) -> list[tuple[torch.nn.Parameter, torch.Tensor]]:

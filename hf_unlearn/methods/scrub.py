@@ -54,6 +54,7 @@ class Scrub(UnlearningMethod):
     """SCRUB: alternating max passes (KL away from the teacher, forget set) and min passes (KL + CE, retain set)."""
 
     name = "scrub"
+    paper = 'Kurmanji et al., NeurIPS 2023'
     Options = ScrubOptions
 
     def build_train_dataset(self) -> Dataset:
