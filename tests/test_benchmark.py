@@ -1,6 +1,7 @@
 """`hf-unlearn benchmark` on digits: every record, the aggregate, the paired differences, the report files,
 resuming (keyed on the recipe), per-setting seeds and methods, tuning variants."""
 
+import hashlib
 import importlib.util
 import json
 import math
@@ -215,26 +216,40 @@ def copied_outputs(digits_benchmark, tmp_path):
     return out, {p: p.stat().st_mtime_ns for p in out.rglob("model.safetensors")}
 
 
-def rerun(digits_benchmark, tmp_path, out, **changes):
-    """The fixture's recipe with `changes`, run on `out`; its summary."""
+def rerun(digits_benchmark, tmp_path, out, *flags, expect=0, **changes):
+    """The fixture's recipe with `changes`, run on `out` (with command-line `flags`); its summary."""
     spec = yaml.safe_load(digits_benchmark[1].read_text())
     spec.pop("benchmarks_md")
     spec.update(output_dir=str(out), report_dir=str(tmp_path / "report"), **changes)
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(spec))
-    assert main(["benchmark", str(changed)]) == 0
-    return json.loads((tmp_path / "report" / "digits.json").read_text())
+    assert main(["benchmark", str(changed), *flags]) == expect
+    return json.loads((tmp_path / "report" / "digits.json").read_text()) if expect == 0 else None
 
 
-def test_a_changed_recipe_redoes_only_the_runs_it_changes(digits_benchmark, tmp_path, capsys):
+def tree_state(folder):
+    """Every file under `folder` with its size, modification time and SHA-256: what "nothing changed" compares."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_changed_recipe_stops_before_emptying_a_finished_run_and_redo_remakes_only_those(
+        digits_benchmark, tmp_path, capsys):
     out, stamps = copied_outputs(digits_benchmark, tmp_path)
     stale, keyless = out / "seed0" / "random" / "finetune", out / "seed0" / "random" / "inversion_only"
     (keyless / "benchmark_key.json").unlink()  # finished before keys existed
     methods = yaml.safe_load(digits_benchmark[1].read_text())["methods"]
-    summary = rerun(digits_benchmark, tmp_path, out, seeds=[0], forget_settings={"random": {"forget_fraction": 0.1}},
-                    methods={**methods, "finetune": {"learning_rate": 0.002}})
+    changes = {"seeds": [0], "forget_settings": {"random": {"forget_fraction": 0.1}},
+               "methods": {**methods, "finetune": {"learning_rate": 0.002}}}
+    before = tree_state(out)
+    rerun(digits_benchmark, tmp_path, out, expect=2, **changes)  # without --redo: refused, nothing touched
+    err = capsys.readouterr().err
+    assert "holds a finished run made with other settings" in err and "Nothing was removed" in err and "--redo" in err
+    assert (f"{stale} " in err and "learning_rate" in err) or f"{keyless} " in err, err
+    assert tree_state(out) == before
+    summary = rerun(digits_benchmark, tmp_path, out, "--redo", **changes)
     log = capsys.readouterr().out
-    assert log.count("the recipe changed since this run") == 2
+    assert log.count("the recipe changed since this run") == 2 and log.count("rerunning (--redo)") == 2
     assert f"{stale}: the recipe changed since this run (key " in log
     assert f"{keyless}: the recipe changed since this run (key none -> " in log
     redone = {p for p, stamp in stamps.items() if p.stat().st_mtime_ns != stamp}
@@ -253,7 +268,7 @@ def test_a_changed_recipe_redoes_only_the_runs_it_changes(digits_benchmark, tmp_
 
 def test_settings_with_their_own_seeds_and_method_settings(digits_benchmark, tmp_path):
     out, stamps = copied_outputs(digits_benchmark, tmp_path)
-    summary = rerun(digits_benchmark, tmp_path, out, seeds=[0, 1, 2], sequential=None, methods={"finetune": {}},
+    summary = rerun(digits_benchmark, tmp_path, out, "--redo", seeds=[0, 1, 2], sequential=None, methods={"finetune": {}},
                     forget_settings={"random": {"forget_fraction": 0.1, "seeds": [0]},
                                      "class_3": {"forget_classes": ["3"], "seeds": [1],
                                                  "methods": {"finetune": {"learning_rate": 0.002}}}})
@@ -305,7 +320,7 @@ def test_a_prepared_variant_is_prepared_once_per_seed_and_costs_apart(digits_ben
     prepared = {"method": "multigan", "prepared_generator_path": "per_seed", "gan_adapt_steps": 5,
                 "num_synthetic_retain": 32, "num_synthetic_forget": 32, "retain_samples_per_forget": 2}
     gan = {"gan_epochs": 1, "gan_min_steps": 10, "gan_generator_channels": 8, "gan_discriminator_channels": 8}
-    summary = rerun(digits_benchmark, tmp_path, out, methods={"prepared": prepared}, **gan,
+    summary = rerun(digits_benchmark, tmp_path, out, "--redo", methods={"prepared": prepared}, **gan,
                     sequential={"setting": "random", "fraction": 0.05, "methods": ["prepared"], "seeds": [0]})
     for seed in (0, 1):  # one preparation per seed (the recipe's gan_* options), shared by settings and requests
         record = json.loads((out / f"seed{seed}" / "prepared" / "preparation.json").read_text())

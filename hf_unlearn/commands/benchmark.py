@@ -80,7 +80,7 @@ class Benchmark(SeedPreparations):
         #: how the original and every retrained reference are trained from scratch
         self.recipe = args.classifier_recipe()
         self.root = base.output_dir
-        self.keys = ArtefactKeys(self.root, base.should_save, self.log)
+        self.keys = ArtefactKeys(self.root, base.should_save, self.log, redo=args.redo)
         #: set by `execute`: the data, the model factory and processor, what the runs are scored on
         self.train = self.test = self.holdout = self.make_model = self.processor = None
         self.evaluation: dict[str, Any] = {}

@@ -5,8 +5,9 @@ run, each second-request run) has a key: the first 16 hex digits of the SHA-256 
 keys) of everything that determines it. Once the artefact is finished, the key and that JSON (for humans) are
 written to `benchmark_key.json` in its folder. A rerun reuses the folder only when that file holds the same
 key; a finished artefact with another key, or with none (written before keys existed), is stale: its folder
-is emptied and the artefact made again. A folder that never finished is left as it is: an interrupted run
-resumes from its own checkpoints, which the trainer keys itself (`resume.py`).
+is never emptied on its own: the benchmark stops there, naming the folder and the settings that changed, unless
+`--redo` asks to make it again. A folder that never finished is left as it is: an interrupted run resumes from
+its own checkpoints, which the trainer keys itself (`resume.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 from ..config import UnlearningConfig, public_config
 from ..constants import RESULTS_FILE
 from ..data import content_digest, find_columns
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..safety import write_json_atomic
 
 KEY_FILE = "benchmark_key.json"
@@ -95,12 +96,39 @@ def read_key(folder: str) -> str | None:
         return None
 
 
+def read_payload(folder: str) -> Any:
+    """The payload recorded with the key in `folder` (None when there is none)."""
+    try:
+        with open(os.path.join(folder, KEY_FILE)) as f:
+            return json.load(f).get("payload")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def changed_settings(old: Any, new: Any, limit: int = 6) -> str:
+    """The settings that differ between two key payloads, as dotted paths (`a.b: old -> new`), for a message."""
+    if old is None:
+        return "no key recorded (made before keys existed)"
+    diffs: list[str] = []
+
+    def walk(a: Any, b: Any, path: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for name in sorted(set(a) | set(b)):
+                walk(a.get(name, "<unset>"), b.get(name, "<unset>"), f"{path}.{name}" if path else name)
+        elif canonical_json(a) != canonical_json(b):
+            diffs.append(f"{path or 'payload'}: {canonical_json(a)[:60]} -> {canonical_json(b)[:60]}")
+
+    walk(old, new, "")
+    shown = "; ".join(diffs[:limit]) + (f"; and {len(diffs) - limit} more" if len(diffs) > limit else "")
+    return shown or "the key's recipe (no setting differs in the payload)"
+
+
 class ArtefactKeys:
     """Reuse or (re)make the artefacts under the benchmark's output folder `root`, by key."""
 
-    def __init__(self, root: str, should_save: bool, log: Callable[[str], None]):
+    def __init__(self, root: str, should_save: bool, log: Callable[[str], None], redo: bool = False):
         self.root = os.path.abspath(root)
-        self.should_save, self.log = should_save, log
+        self.should_save, self.log, self.redo = should_save, log, redo
         #: absolute folder -> key of every artefact met so far in this benchmark
         self.keys: dict[str, str] = {}
 
@@ -111,14 +139,22 @@ class ArtefactKeys:
     def get_or_make(self, folder: str, payload: dict[str, Any], finished_file: str, make: Callable[[], T],
                     load: Callable[[], T]) -> T:
         """`load()` when `folder` holds this artefact finished (`finished_file` is there) under the key of
-        `payload`; otherwise `make()` it (after emptying a stale folder) and record the key once it is made."""
+        `payload`; otherwise `make()` it and record the key once it is made. A finished artefact under another key
+        is emptied and made again only with `redo`; without it `UsageError` names it and nothing is removed."""
         folder = os.path.abspath(folder)
         key = self.keys[folder] = artefact_key(payload)
         if os.path.isfile(os.path.join(folder, finished_file)):
             stored = read_key(folder)
             if stored == key:
                 return load()
-            self.log(f"{folder}: the recipe changed since this run (key {stored or 'none'} -> {key}): rerunning")
+            changed = changed_settings(read_payload(folder), payload)
+            if not self.redo:
+                raise UsageError(
+                    f"{folder} holds a finished run made with other settings (key {stored or 'none'} -> {key}; "
+                    f"changed: {changed}). Nothing was removed. Restore the recipe's settings to reuse it, or rerun "
+                    "with --redo to remake it and every other such run.")
+            self.log(f"{folder}: the recipe changed since this run (key {stored or 'none'} -> {key}; changed: "
+                     f"{changed}): rerunning (--redo)")
             self.remove(folder)
         made = make()
         if self.should_save:

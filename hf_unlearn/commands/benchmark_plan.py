@@ -79,6 +79,11 @@ class BenchmarkArguments(DataArguments, ScratchModelArguments):
         default=None, metadata={"help": "Also write the report into this Markdown file, between markers."}
     )
     command: str | None = field(default=None, metadata={"help": "Command line recorded in the report (default: argv)."})
+    redo: bool = field(
+        default=False,
+        metadata={"help": "Remake finished runs whose settings changed since they ran. Without it the benchmark stops "
+                          "at the first such run, naming it and what changed, and removes nothing."},
+    )
 
 
 #: Forget-set options: each run has its own (none of the base config's).
