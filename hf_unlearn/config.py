@@ -29,7 +29,7 @@ from .stopping import STOP_RULES
 
 INVERSION_STRATEGIES = ("complement", "random_other", "least_likely")
 #: Real retain rows per forget row a request on a prepared generator fine-tunes on when no budget is given: the
-#: best of 2, 4, 6 and 8 on CIFAR-10 validation, both forget settings (BENCHMARKS.md, issue 15).
+#: best of 2, 4, 6 and 8 on CIFAR-10 validation, both forget settings (docs/benchmarks/prepared.md, issue 15).
 PREPARED_RETAIN_PER_FORGET = 8.0
 
 
@@ -163,7 +163,8 @@ class UnlearningConfig(TrainingArguments):
         default=25,
         metadata={"help": "With prepared_generator_path: steps that adapt a copy of the prepared generator (and its "
                           "discriminator) to the forget set, for synthetic forget images of a non-class request. "
-                          "Default 25: as good as 100 on CIFAR-10 validation and 6 s cheaper (BENCHMARKS.md)."},
+                          "Default 25: as good as 100 on CIFAR-10 validation and 6 s cheaper "
+                          "(docs/benchmarks/prepared.md)."},
     )
 
     # ----- synthetic data and the combined dataset -----
@@ -191,7 +192,8 @@ class UnlearningConfig(TrainingArguments):
         metadata={"help": "A fine-tuning budget that scales with the request: this many real retain images per "
                           "forget image (e.g. 2: twice the forget set), drawn at random with the seed; default: "
                           "all of them, or 8 with prepared_generator_path (the best of 2, 4, 6, 8 on CIFAR-10 "
-                          "validation, both forget settings: BENCHMARKS.md). Exclusive with num_retain_samples."},
+                          "validation, both forget settings: docs/benchmarks/prepared.md). Exclusive with "
+                          "num_retain_samples."},
     )
 
     min_train_steps: int | None = field(
@@ -258,7 +260,7 @@ class UnlearningConfig(TrainingArguments):
         default=False,
         metadata={"help": "With stop_when: when the budget runs out before any check meets the targets, go back to "
                           "the check closest to them (default: end at the budget, as without the rule: keeping the "
-                          "closest check made finetune worse on CIFAR-10; BENCHMARKS.md)."},
+                          "closest check made finetune worse on CIFAR-10; docs/benchmarks/stopping.md)."},
     )
     stop_class_rate: float = field(
         default=0.01,

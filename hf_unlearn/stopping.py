@@ -26,8 +26,8 @@ back to the check closest to the targets (the largest of each target's distance:
 half-width, the class rate over `stop_class_rate`, the accuracy drop over `stop_accuracy_drop`). It never runs past
 the method's budget (`num_train_epochs` / `max_steps`); when the budget runs out first, the run ends there, as
 without the rule (`stop_keep_closest` goes back to the closest check instead: it made finetune worse on CIFAR-10,
-where the closest check was mid-way at a constant learning rate; BENCHMARKS.md). The trajectory (step, statistic, interval, accuracies) is
-recorded in the results (`stopping`) and drawn in the evidence folder.
+where the closest check was mid-way at a constant learning rate; docs/benchmarks/stopping.md). The trajectory (step,
+statistic, interval, accuracies) is recorded in the results (`stopping`) and drawn in the evidence folder.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The benchmark's report: mean ± std over seeds per request, forget setting and method, as a Markdown table,
 paired differences of Avg Gap between methods (same seeds, 95% t-intervals), a plot (Avg Gap vs per-request
-time as a share of retraining) and a section of BENCHMARKS.md."""
+time as a share of retraining) and a section of the Markdown page `benchmarks_md` names (e.g.
+docs/benchmarks/methods.md)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ from .experiment import format_table, run_comparison
 
 #: The embedded default: every training image of digit 3 is forgotten (a class-deletion request). A random
 #: 10% would show little here: this small model does not memorise digits (test accuracy ~99.7%), so the
-#: original and the retrained model already agree on it; see BENCHMARKS.md for random forgetting on CIFAR-10.
+#: original and the retrained model already agree on it; see docs/benchmarks/methods.md for random forgetting
+#: on CIFAR-10.
 QUICKSTART_DEFAULTS: dict[str, Any] = dict(
     method="multigan",
     forget_classes=["3"],

@@ -16,10 +16,10 @@ As the authors' code runs it (Ali-E/AMUN: `build_advdataset.py`, `pgdl2_modified
   `lr_step_epochs` epochs (their StepLR(step_size=LRsteps, gamma=0.1)); they report 10 epochs at lr 0.01 with
   LRsteps 1 and tune lr over {1e-1 ... 1e-5, 0.05, 0.005} and LRsteps over {1, 5, 10}.
 
-Deliberate differences (BENCHMARKS.md lists them): the attack runs on the model's input (the image processor's
-output, e.g. CIFAR-10 resized to 64 px, mapped back to [0, 1] pixel units) rather than on the stored 32-px image,
-so its radii are in those units; real rows are not augmented (their training set uses random crops and flips),
-as for every method here. As the authors do, the examples can be made once for every training image
+Deliberate differences (docs/benchmarks/methods.md lists them): the attack runs on the model's input (the image
+processor's output, e.g. CIFAR-10 resized to 64 px, mapped back to [0, 1] pixel units) rather than on the stored
+32-px image, so its radii are in those units; real rows are not augmented (their training set uses random crops
+and flips), as for every method here. As the authors do, the examples can be made once for every training image
 (`hf-unlearn prepare` with method amun, `adversarial.py`) and read by each request (`prepared_path`); left unset,
 a request attacks its own forget rows (the same examples, at per-request instead of one-time cost).
 """
