@@ -12,7 +12,7 @@ from transformers import TrainingArguments
 from .forget import FORGET_OPTIONS, ForgetSet
 from .gate import parse_gate
 from .methods.base import parse_method_args
-from .methods.registry import get_method
+from .methods.registry import BUILTIN_METHODS, get_method
 from .mia.equivalence import VerdictOptions
 from .options import (
     OptionError,
@@ -26,8 +26,8 @@ from .options import (
 )
 from .safety import is_secret_key
 from .stopping import STOP_RULES
+from .synthesis import available_inversions
 
-INVERSION_STRATEGIES = ("complement", "random_other", "least_likely")
 #: Real retain rows per forget row a request on a prepared generator fine-tunes on when no budget is given: the
 #: best of 2, 4, 6 and 8 on CIFAR-10 validation, both forget settings (docs/benchmarks/prepared.md, issue 15).
 PREPARED_RETAIN_PER_FORGET = 8.0
@@ -45,7 +45,8 @@ class UnlearningConfig(TrainingArguments):
     # ----- method -----
     method: str = field(
         default="multigan",
-        metadata={"help": "Unlearning method, by registered name (see `hf_unlearn.methods.available_methods()`)."},
+        metadata={"help": f"Unlearning method, by registered name: {', '.join(BUILTIN_METHODS)}, or one registered "
+                          "with hf_unlearn.methods.register_method (`hf-unlearn methods` describes each)."},
     )
 
     method_args: dict | str | None = field(
@@ -403,9 +404,10 @@ class UnlearningConfig(TrainingArguments):
                               "file (--forget_file ids.csv), or drop forget_file_column.")
         if chosen and chosen[0] not in ("forget_images", "forget_file"):  # files are read when the request is
             ForgetSet.from_config(self)  # resolved (still before any work); a malformed one says so now
-        if self.label_inversion not in INVERSION_STRATEGIES:
+        if self.label_inversion not in available_inversions():  # the built-in ones and any registered since
             raise ValueError(
-                f"Unknown label_inversion {self.label_inversion!r}: choose one of {', '.join(INVERSION_STRATEGIES)}."
+                f"Unknown label_inversion {self.label_inversion!r}: choose one of {', '.join(available_inversions())} "
+                "(or register your own with hf_unlearn.synthesis.register_inversion)."
             )
         if self.num_retain_samples is not None and self.retain_samples_per_forget is not None:
             raise OptionError(f"num_retain_samples = {self.num_retain_samples} and retain_samples_per_forget = "
