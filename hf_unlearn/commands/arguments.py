@@ -104,8 +104,12 @@ def recipe_parser(dataclass_types: tuple[type, ...], command: str = "run") -> An
         def error(self, message: str) -> None:  # argparse would print every option's usage first
             raise UsageError(f"{message} (see `hf-unlearn {command} --help`).")
 
-    return Parser(dataclass_types, prog=f"hf-unlearn {command}",
-                  usage=f"hf-unlearn {command} RECIPE.yaml [--option value ...]")
+    parser = Parser(dataclass_types, prog=f"hf-unlearn {command}",
+                    usage=f"hf-unlearn {command} RECIPE.yaml [--option value ...]")
+    for action in parser._actions:  # argparse %-formats help texts: a literal "95%" in one would crash --help
+        if action.help and "%" in action.help:
+            action.help = action.help.replace("%", "%%")
+    return parser
 
 
 def read_recipe(path: str) -> dict[str, Any]:
