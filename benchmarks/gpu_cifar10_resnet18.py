@@ -79,6 +79,7 @@ from transformers.models.resnet.modeling_resnet import ResNetConvLayer  # noqa: 
 from hf_unlearn.config import UnlearningConfig  # noqa: E402
 from hf_unlearn.constants import AUX_INDEX, FORGET_SOURCES  # noqa: E402
 from hf_unlearn.evaluation import Predictions, avg_gap, score_predictions  # noqa: E402
+from hf_unlearn.finetuning import plan_fine_tuning  # noqa: E402
 from hf_unlearn.forget import ForgetSet  # noqa: E402
 from hf_unlearn.methods import available_methods, get_method  # noqa: E402
 from hf_unlearn.synthesis import invert_labels  # noqa: E402
@@ -558,6 +559,7 @@ class BenchContext:
         self.args = config
         self.model = model
         self.state = SimpleNamespace(global_step=0, max_steps=0, epoch=0.0)
+        self.callbacks: list[Any] | None = None  # the method's callbacks, once `plan_fine_tuning` made them
         self.transform = RowPixels(bench)
         self.num_labels = bench.num_labels
         self.data_sha256 = ""
@@ -588,10 +590,13 @@ class BenchContext:
 
 
 def library_data(bench: Bench, method: Any, ctx: BenchContext) -> tuple[TrainSet, list[list[int]] | None]:
-    """Every method but multigan: the library's own `build_train_dataset()` (run on row datasets: which rows, which
-    labels, teachers) and `batch_plan()` (the order of its batches, or None for shuffled epochs)."""
-    combined = method.build_train_dataset()
-    return bench.train_set(combined), method.batch_plan(combined)
+    """Every method but multigan: the library's own run-loop step, `plan_fine_tuning` (as `UnlearningTrainer.unlearn`
+    calls it): the method's `build_train_dataset()` (run on row datasets: which rows, which labels, teachers), a
+    small request's `min_train_steps`, its `batch_plan()` (None for shuffled epochs; its length becomes max_steps)
+    and its callbacks (kept in `ctx.callbacks`)."""
+    plan = plan_fine_tuning(method, ctx.args, ctx.log_phase)
+    ctx.callbacks = plan.callbacks
+    return bench.train_set(plan.dataset), plan.batch_plan
 
 
 def multigan_data(bench: Bench, method: Any, ctx: BenchContext) -> tuple[TrainSet, None]:
@@ -697,7 +702,8 @@ def run_method(bench: Bench, name: str, original: nn.Module) -> tuple[nn.Module,
     if bench.profile.max_method_steps:
         total = min(total, bench.profile.max_method_steps)
     ctx.state.max_steps = total
-    callbacks = method.callbacks()  # e.g. SalUn's GradientMask (its saliency mask is computed here, timed)
+    # e.g. SalUn's GradientMask (its saliency mask computed, timed): planned with the data, else (multigan) here
+    callbacks = ctx.callbacks if ctx.callbacks is not None else method.callbacks()
     optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(config, model)
     optimizer = optimizer_cls(decay_groups(model, config.weight_decay), **optimizer_kwargs)
     factor = method.lr_lambda(steps_per_epoch)  # a method's own schedule (amun's steps), as UnlearningTrainer

@@ -10,15 +10,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 from datasets import Dataset
 from transformers import TrainerCallback
 
-from .card import write_report, write_run_card
+from .card import is_local_path, write_report, write_run_card
+from .config import public_config
 from .constants import EVIDENCE_DIR, FORGET_SET_FILE, RESULTS_FILE
 from .evaluation import Predictions
 from .evidence import plot_membership_evidence, plot_synthetic_samples, plot_trajectory
-from .forget.ledger import write_ledger
-from .safety import write_json_atomic
+from .forget.ledger import ledger_entry, write_ledger
+from .safety import weights_digest, write_json_atomic
 
 
 @dataclass
@@ -95,3 +97,54 @@ class CheckpointCardCallback(TrainerCallback):
         if not (args.should_save and os.path.isdir(folder)):
             return
         write_run_card(folder, self.partial_result().to_dict(), in_progress=state.global_step, files={})
+
+
+def run_result(run: Any, metrics: dict[str, dict[str, float]]) -> UnlearningResult:
+    """The `UnlearningResult` of a run (an `UnlearningTrainer`) with `metrics` so far: counts of every row source,
+    timings, the resolved config, the forget-set record, the stopping trajectory, groups and verdict."""
+    counts = {**run.request.counts(), "eval_retain": len(run.evaluation_datasets()["retain"]), **run.parameter_counts}
+    if run.combined_dataset is not None:
+        sources, source_counts = np.unique(np.asarray(run.combined_dataset["source"]), return_counts=True)
+        counts.update({f"finetune_{k}": int(v) for k, v in zip(sources, source_counts, strict=True)})
+        counts.update(run.method.counts())
+    return UnlearningResult(
+        method=run.args.method, metrics=metrics, timings=dict(run.timings), counts=counts,
+        forget_set=run.request.forget_record(), config=public_config(run.args), command=run.command,
+        base_model=getattr(run.model.config, "_name_or_path", None) or None, dataset_name=run.dataset_name,
+        input_model=dict(run.input_model), data_sha256=run.data_sha256,
+        stopping=run.stopping.record() if run.stopping is not None and run.stopping.trajectory else None,
+        groups=run.groups, base_model_id=base_model_id(run.args, run.ledger, run.input_model), verdict=run.verdict,
+    )
+
+
+def base_model_id(args: Any, ledger: list[dict[str, Any]], input_model: dict[str, Any]) -> str | None:
+    """The original model's Hub id for the card: `card_base_model`, else the original named by this model's
+    ledger (a later request), else the input model's Hub id (never a local folder)."""
+    named = [e.get("base_model") for e in ledger if e.get("base_model")]
+    source = input_model.get("source") or ""
+    return args.card_base_model or (named[-1] if named else None) or (
+        source if source and not is_local_path(source) else None)
+
+
+def ledger_with_request(run: Any, result: UnlearningResult) -> list[dict[str, Any]]:
+    """The model's ledger with this request appended (written beside the model)."""
+    counts = dict(result.counts)
+    if run.request.groups:
+        counts["groups"] = len(run.request.groups)
+    entry = ledger_entry(len(run.ledger) + 1, run.forget_set, counts, run.args.method, result.metrics,
+                         run.input_model.get("weights_sha256"), weights_digest(run.model), run.data_sha256,
+                         run.ledger[-1] if run.ledger else None, run.request.matched, result.base_model_id,
+                         run.ledger_override, (run.verdict or {}).get("outcome"))
+    return [*run.ledger, entry]
+
+
+def save_run(run: Any, result: UnlearningResult) -> None:
+    """Model and processor (staged; every process takes part), then on the main process results, forget-set
+    specification, ledger, evidence and card, into the run's `output_dir`."""
+    out = run.args.output_dir
+    save_model_staged(run.save_model, out, run.args.should_save)
+    if not run.args.should_save:
+        return
+    write_run_files(out, result, run.request.forget_file(), run.evaluation_predictions, run.combined_dataset,
+                    run.class_names, run.args.publish_forget_generator, run.args.seed, ledger_with_request(run, result))
+    print(f"[hf-unlearn] model, results and card written to {out} (process {run.args.process_index})", flush=True)

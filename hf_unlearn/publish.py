@@ -143,3 +143,23 @@ def hub_error(err: BaseException, repo_id: str) -> HubError | None:
         return HubError(f"The Hub refused the push to {repo_id!r} (HTTP {status}: {first}). Check your token "
                         "(HF_TOKEN or `hf auth login`) and that it may write to that repository or organisation.")
     return None
+
+
+def push_result(run: Any, token: str | None, private: bool | None, audit: dict[str, Any] | None, audit_model: str,
+                commit_message: str | None, revision: str | None) -> Any:
+    """`UnlearningTrainer.push_to_hub`: the gate on every process (with the `audit` report's attacks when given),
+    then the push of the run's output folder from the main process. A missed threshold raises `GateError` and
+    nothing is created or uploaded. Returns the commit info (None on other processes)."""
+    if run.result is None:
+        raise RuntimeError("Nothing to push yet: call unlearn() first.")
+    args = run.args
+    enforce_gate(args.push_gate, gate_metrics(run.result.to_dict(), audit, audit_model),  # every rank agrees
+                 (run.verdict or {}).get("reason"))
+    if not run.is_world_process_zero():
+        return None
+    repo_id = args.hub_model_id or os.path.basename(os.path.abspath(args.output_dir))
+    return push_folder(args.output_dir, repo_id, api=run.hub_api, token=token,
+                       private=args.hub_private_repo if private is None else private, gate=args.push_gate, audit=audit,
+                       audit_model=audit_model, include_generators=args.push_generators,
+                       include_forget_generator=args.publish_forget_generator,
+                       commit_message=commit_message or "Unlearned model (hf-unlearn)", revision=revision)

@@ -1,7 +1,8 @@
 """`UnlearningTrainer`: a `transformers.Trainer` that makes an image classifier forget a forget set. It reads as
 the run; each phase lives in the module named for it: the request (`request.py`), the method's data and loss
-(`methods/`), scoring (`evaluation.py`), resuming (`resume.py`), output folder and card (`output.py`), push
-(`publish.py`)."""
+(`methods/`), the fine-tuning plan and the stopping rule's setup (`finetuning.py`), what a run offers its method
+(`context.py`), scoring (`evaluation.py`), resuming (`resume.py`), output folder, ledger and card (`output.py`),
+push (`publish.py`)."""
 
 from __future__ import annotations
 
@@ -10,28 +11,28 @@ import os
 import time
 from typing import Any
 
-import numpy as np
 import torch
 from datasets import Dataset
 from transformers import AutoImageProcessor, AutoModelForImageClassification, Trainer
 
-from .card import is_local_path, redact_command, write_run_card
-from .config import UnlearningConfig, public_config
+from .card import redact_command, write_run_card
+from .config import UnlearningConfig
 from .constants import CARD_TAGS
+from .context import RunServices
 from .data import DataError, ImageTransform, collate_images, model_num_channels
 from .distributed import restore_batchnorm, sync_batchnorm
 from .errors import TrainingDivergedError
-from .evaluation import Predictions, avg_gap, group_scores, predict, score_sets
+from .evaluation import Predictions, avg_gap, group_scores, score_sets
+from .finetuning import plan_fine_tuning, start_stopping
 from .forget import ForgetSet
-from .forget.ledger import earlier_requests, ledger_entry, verified_ledger
-from .gate import enforce_gate, gate_metrics
+from .forget.ledger import earlier_requests, verified_ledger
 from .lora import count_parameters, is_lora, merged
 from .methods import get_method
-from .methods.schedule import plan_digest, planned_loader, reach_min_steps
+from .methods.schedule import planned_loader
 from .modeling import check_supported, configure_loss, model_to_fine_tune
 from .options import OptionError
-from .output import CheckpointCardCallback, UnlearningResult, save_model_staged, write_run_files
-from .publish import push_folder
+from .output import CheckpointCardCallback, UnlearningResult, run_result, save_run
+from .publish import push_result
 from .request import UnlearningRequest, model_class_names
 from .resume import remove_resume_state, resumable_checkpoint
 from .safety import (
@@ -44,8 +45,7 @@ from .safety import (
     load_pretrained,
     weights_digest,
 )
-from .stopping import IndistinguishableStop, stopping_targets, utility_rows
-from .synthesis import fine_tuning_digest
+from .stopping import IndistinguishableStop
 from .verdict import VerdictPhase, parse_verdict
 
 __all__ = ["UnlearningResult", "UnlearningTrainer"]
@@ -55,7 +55,7 @@ def _from_request(name: str) -> property:
     return property(lambda self: getattr(self.request, name), doc=f"`UnlearningRequest.{name}` of this run.")
 
 
-class UnlearningTrainer(Trainer):
+class UnlearningTrainer(RunServices, Trainer):
     """Unlearn a forget set from an image classifier.
 
     >>> trainer = UnlearningTrainer(model="my-org/resnet-cifar10", args=UnlearningConfig("out", forget_classes=["cat"]),
@@ -157,51 +157,6 @@ class UnlearningTrainer(Trainer):
         configure_loss(self)  # per-batch means, whatever the processes; WithTeacher models: the logits' loss
         self.add_callback(CheckpointCardCallback(lambda: self._result(dict(self._metrics_so_far))))
 
-    # ------------------------------------------------------------------ helpers for methods
-    def log_phase(self, phase: str, seconds: float, **info: Any) -> None:
-        """Record a phase's wall time (in `timings` and the results) and print it on the main process."""
-        self.timings[phase] = self.timings.get(phase, 0.0) + float(seconds)
-        if self.args.should_log:
-            details = ", ".join(f"{k}={v}" for k, v in info.items())
-            print(f"[hf-unlearn] {phase}: {seconds:.1f}s" + (f" ({details})" if details else ""), flush=True)
-
-    def retain_train_dataset(self) -> Dataset:
-        """The real retain rows used for fine-tuning (a seeded subset when `num_retain_samples` or
-        `retain_samples_per_forget` is set)."""
-        budget = self.request.retain_budget(self.args.num_retain_samples, self.args.retain_samples_per_forget)
-        return self.request.retain_sample(budget, self.args.seed)
-
-    def predict_logits(self, dataset: Dataset, model: torch.nn.Module | None = None) -> Predictions:
-        """Logits of `model` (default: the trainer's current model) on `dataset`, with the model's processor."""
-        return predict(model if model is not None else self.model, dataset, self.transform, self.args)
-
-    def original_predictions(self, name: str, dataset: Dataset) -> Predictions:
-        """Predictions of the original model (cached; valid only before fine-tuning starts)."""
-        if name not in self._original_predictions:
-            self._original_predictions[name] = self.predict_logits(dataset)
-        return self._original_predictions[name]
-
-    def evaluation_datasets(self) -> dict[str, Dataset]:
-        """Forget set, a seeded retain sample, and the test set (when given); built once per trainer."""
-        if self._evaluation_datasets is None:
-            sets = {"forget": self.forget_dataset,
-                    "retain": self.request.retain_sample(self.args.eval_retain_samples, self.args.seed)}
-            if self.test_dataset is not None:
-                sets["test"] = self.test_dataset
-            if self.verdict_phase.population is not None:  # the verdict's held-out rows
-                sets["population"] = self.verdict_phase.population
-            self._evaluation_datasets = sets
-        return self._evaluation_datasets
-
-    def predict_evaluation_sets(self, model: torch.nn.Module | None = None) -> dict[str, Predictions]:
-        """Predictions of `model` (default: the current model) on the forget set, retain sample and test set."""
-        return {k: self.predict_logits(v, model) for k, v in self.evaluation_datasets().items()}
-
-    def score_model(self, model: torch.nn.Module | None = None) -> dict[str, float]:
-        """Accuracies and MIA scores of `model` (default: the current model) on this request's forget set,
-        retain sample and test set: use it to score any other model (a reference, an earlier run) alike."""
-        return score_sets(self.predict_evaluation_sets(model), self.args.mia_splits, self.args.seed)
-
     # ------------------------------------------------------------------ Trainer hooks
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
@@ -239,52 +194,16 @@ class UnlearningTrainer(Trainer):
         Returns an `UnlearningResult`; the output folder receives the unlearned model and image processor,
         the generators (Multi-GAN), `unlearning_results.json`, `forget_set.json` and a model card.
         """
-        metrics = self._metrics_so_far
-        predictions = self.evaluation_predictions
-        eval_sets = self.evaluation_datasets()
-        if evaluate_original and not self.method.reinitialize_model:
-            start = time.perf_counter()
-            predictions["original"] = {k: self.original_predictions(k, v) for k, v in eval_sets.items()}
-            metrics["original"] = score_sets(predictions["original"], self.args.mia_splits, self.args.seed)
-            self.log_phase("evaluate_original", time.perf_counter() - start)
-        if self.reference_model is not None:
-            start = time.perf_counter()
-            predictions["retrained"] = self.predict_evaluation_sets(self.reference_model)
-            metrics["retrained"] = score_sets(predictions["retrained"], self.args.mia_splits, self.args.seed)
-            self.log_phase("evaluate_reference", time.perf_counter() - start)
+        metrics, predictions, eval_sets = self._metrics_so_far, self.evaluation_predictions, self.evaluation_datasets()
+        self.score_before_fine_tuning(evaluate_original and not self.method.reinitialize_model)
 
         if self.args.stop_when:  # the original's held-out accuracy, before the method may change the model
-            start = time.perf_counter()
-            targets = stopping_targets(self.request, self.request.holdout_dataset, self.args.stop_max_samples,
-                                       self.args.seed)
-            utility = utility_rows(targets, self.request.holdout_dataset, self.args.stop_max_samples, self.args.seed)
-            self.verdict_phase.attach(targets, self.predict_logits)  # the references, when given
-            self.stopping = IndistinguishableStop(targets, utility, self.predict_logits, self.args.stop_check_steps,
-                                                  self.verdict_phase.options, self.args.stop_class_rate,
-                                                  self.args.stop_accuracy_drop, self.args.stop_keep_closest,
-                                                  self.args.stop_class_accuracy_drop)
-            self.stopping.measure_original()
-            self.log_phase("stop_rule_setup", time.perf_counter() - start)  # a per-request cost (request_seconds)
-        start = time.perf_counter()
-        combined = self.method.build_train_dataset()
-        digest = fine_tuning_digest(combined, self.args.world_size)
-        self.log_phase("data_reorganization", time.perf_counter() - start, rows=len(combined), sha256=digest[:16],
-                       processes=self.args.world_size)
-        self.combined_dataset = combined
-        self.train_dataset = combined.with_transform(self.transform)
-        epochs = self.args.num_train_epochs
-        self.batch_plan = reach_min_steps(self.args, len(combined), lambda: self.method.batch_plan(combined))
-        if self.args.num_train_epochs != epochs:  # min_train_steps raised the budget of a small request
-            self.log_phase("budget", 0.0, min_train_steps=self.args.min_train_steps,
-                           num_train_epochs=round(self.args.num_train_epochs, 4))
-        if self.batch_plan is not None:  # the method's own passes: one pass over its plan, in its order
-            steps = max(1, -(-len(self.batch_plan) // self.args.gradient_accumulation_steps))
-            if not 0 < self.args.max_steps < steps:  # a smaller max_steps the user set cuts the plan short
-                self.args.max_steps = steps
-            digest = f"{digest}+plan:{plan_digest(self.batch_plan)}"
-        if own := self.method.data_fingerprint():  # what the rows do not show (e.g. amun's adversarial inputs)
-            digest = f"{digest}+{self.method.name}:{own}"
-        for callback in self.method.callbacks():  # e.g. SalUn's gradient mask, computed on the original model
+            self.stopping = start_stopping(self.request, self.args, self.verdict_phase, self.predict_logits,
+                                           self.log_phase)
+        plan = plan_fine_tuning(self.method, self.args, self.log_phase)
+        self.combined_dataset, self.batch_plan, digest = plan.dataset, plan.batch_plan, plan.digest
+        self.train_dataset = plan.dataset.with_transform(self.transform)
+        for callback in plan.callbacks:  # e.g. SalUn's gradient mask, computed on the original model
             self.add_callback(callback)
 
         start = time.perf_counter()
@@ -327,54 +246,15 @@ class UnlearningTrainer(Trainer):
         return result
 
     def _result(self, metrics: dict[str, dict[str, float]]) -> UnlearningResult:
-        counts = {**self.request.counts(), "eval_retain": len(self.evaluation_datasets()["retain"]),
-                  **self.parameter_counts}
-        if self.combined_dataset is not None:
-            sources, source_counts = np.unique(np.asarray(self.combined_dataset["source"]), return_counts=True)
-            counts.update({f"finetune_{k}": int(v) for k, v in zip(sources, source_counts, strict=True)})
-            counts.update(self.method.counts())
-        return UnlearningResult(
-            method=self.args.method, metrics=metrics, timings=dict(self.timings), counts=counts,
-            forget_set=self.request.forget_record(), config=public_config(self.args), command=self.command,
-            base_model=getattr(self.model.config, "_name_or_path", None) or None, dataset_name=self.dataset_name,
-            input_model=dict(self.input_model), data_sha256=self.data_sha256,
-            stopping=self.stopping.record() if self.stopping is not None and self.stopping.trajectory else None,
-            groups=self.groups, base_model_id=self.base_model_id(), verdict=self.verdict,
-        )
-
-    def base_model_id(self) -> str | None:
-        """The original model's Hub id for the card: `card_base_model`, else the original named by this model's
-        ledger (a later request), else the input model's Hub id (never a local folder)."""
-        named = [e.get("base_model") for e in self.ledger if e.get("base_model")]
-        source = self.input_model.get("source") or ""
-        return self.args.card_base_model or (named[-1] if named else None) or (
-            source if source and not is_local_path(source) else None)
-
-    def ledger_entries(self, result: UnlearningResult) -> list[dict[str, Any]]:
-        """This model's ledger with this request appended (written beside the model)."""
-        counts = dict(result.counts)
-        if self.request.groups:
-            counts["groups"] = len(self.request.groups)
-        entry = ledger_entry(len(self.ledger) + 1, self.forget_set, counts, self.args.method, result.metrics,
-                             self.input_model.get("weights_sha256"), weights_digest(self.model), self.data_sha256,
-                             self.ledger[-1] if self.ledger else None, self.request.matched, result.base_model_id,
-                             self.ledger_override, (self.verdict or {}).get("outcome"))
-        return [*self.ledger, entry]
+        return run_result(self, metrics)
 
     def check_input_model_unchanged(self) -> None:
         """The input model folder must be byte for byte what it was when the run started."""
         check_folder_unchanged(self.input_model["source"], self.input_model["sha256"])
 
     def save_unlearned(self, result: UnlearningResult) -> None:
-        """Write model, processor, results, forget-set specification, evidence and card to `output_dir`."""
-        out = self.args.output_dir
-        save_model_staged(self.save_model, out, self.args.should_save)
-        if not self.args.should_save:
-            return
-        write_run_files(out, result, self.request.forget_file(), self.evaluation_predictions, self.combined_dataset,
-                        self.class_names, self.args.publish_forget_generator, self.args.seed,
-                        self.ledger_entries(result))
-        print(f"[hf-unlearn] model, results and card written to {out} (process {self.args.process_index})", flush=True)
+        """Write model, processor, results, forget-set specification, ledger, evidence and card to `output_dir`."""
+        save_run(self, result)
 
     def push_to_hub(self, commit_message: str | None = "Unlearned model (hf-unlearn)", blocking: bool = True,
                     token: str | None = None, revision: str | None = None, private: bool | None = None,
@@ -382,19 +262,7 @@ class UnlearningTrainer(Trainer):
         """Push the unlearned model, its card, report and evidence (and generators when `push_generators`) to
         `hub_model_id`, after checking `push_gate` (with the `audit` report's attacks when given). A missed
         threshold raises `GateError` and nothing is created or uploaded. Returns the commit info."""
-        if self.result is None:
-            raise RuntimeError("Nothing to push yet: call unlearn() first.")
-        enforce_gate(self.args.push_gate, gate_metrics(self.result.to_dict(), audit, audit_model),  # every rank agrees
-                     (self.verdict or {}).get("reason"))
-        if not self.is_world_process_zero():
-            return None
-        repo_id = self.args.hub_model_id or os.path.basename(os.path.abspath(self.args.output_dir))
-        return push_folder(self.args.output_dir, repo_id, api=self.hub_api, token=token or self._hub_token,
-                           private=self.args.hub_private_repo if private is None else private,
-                           gate=self.args.push_gate, audit=audit, audit_model=audit_model,
-                           include_generators=self.args.push_generators,
-                           include_forget_generator=self.args.publish_forget_generator,
-                           commit_message=commit_message or "Unlearned model (hf-unlearn)", revision=revision)
+        return push_result(self, token or self._hub_token, private, audit, audit_model, commit_message, revision)
 
     def create_model_card(self, *args: Any, **kwargs: Any) -> None:
         """The Trainer's card hook: writes this run's card (the evidence card, not the generic one)."""

@@ -90,3 +90,16 @@ def test_the_import_contract_holds():
                            "sys.exit(lint_imports_command())"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "2 kept, 0 broken" in done.stdout
+
+
+#: Modules allowed over the size limit, each with the change that brings it back under.
+OVERSIZED = {"hf_unlearn/config.py": "Multi-GAN's 18 options move into method_args (issue 29)"}
+
+
+def test_modules_stay_small_enough_to_read():
+    """trainer.py reads as the run (<= 300 lines); no module grows past 400 lines unless listed with its fix."""
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in (ROOT / "hf_unlearn").rglob("*.py")}
+    assert sizes["hf_unlearn/trainer.py"] <= 300, sizes["hf_unlearn/trainer.py"]
+    over = {name: n for name, n in sizes.items() if n > 400 and name not in OVERSIZED}
+    assert not over, f"modules over 400 lines: {over}; split them"
+    assert all(sizes[name] > 400 for name in OVERSIZED), "a listed module is back under 400: drop it from OVERSIZED"
