@@ -79,7 +79,7 @@ def describe_methods_markdown() -> str:
              "| method | what it does | paper |", "|---|---|---|"]
     for name in available_methods():
         cls = get_method(name)
-        lines.append(f"| [`{name}`](#{name.replace('_', '-')}) | {_summary(cls)} | {cls.paper or '—'} |")
+        lines.append(f"| [`{name}`](#{name}) | {_cell(_summary(cls))} | {cls.paper or '—'} |")
     for name in available_methods():
         cls = get_method(name)
         lines += ["", f"## {name}", "", _summary(cls) + (f" Paper: {cls.paper}." if cls.paper else ""), "",
@@ -90,8 +90,13 @@ def describe_methods_markdown() -> str:
             continue
         lines += ["| `method_args` | default | what it does |", "|---|---|---|"]
         for option, default, help_text in options:
-            lines.append(f"| `{option}` | `{default!r}` | {help_text.replace('|', '/')} |")
+            lines.append(f"| `{option}` | `{default!r}` | {_cell(help_text)} |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|")
 
 
 def _summary(cls: type) -> str:
