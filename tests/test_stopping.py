@@ -224,7 +224,7 @@ def test_a_run_with_the_rule_never_reads_the_test_split(trained_model_dir, digit
 
             super().__init__(targets, utility, spy, *args)
 
-    monkeypatch.setattr("hf_unlearn.trainer.IndistinguishableStop", Spied)
+    monkeypatch.setattr("hf_unlearn.finetuning.IndistinguishableStop", Spied)  # where the rule is built
     config = UnlearningConfig(str(tmp_path / "out"), method="random_label", forget_fraction=0.1, num_train_epochs=2,
                               learning_rate=0.01, stop_when="indistinguishable", use_cpu=True, report_to="none",
                               disable_tqdm=True, resume=False)

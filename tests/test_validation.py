@@ -219,8 +219,11 @@ def test_an_interrupted_run_ends_in_one_line_with_the_resume_hint(tmp_path, digi
         "dataset_name": str(tmp_path / "data"), "model_name_or_path": trained_model_dir, "forget_classes": ["3"],
         "output_dir": str(tmp_path / "out"), "use_cpu": True, "disable_tqdm": True, "report_to": "none",
         "gan_generator_channels": 8, "gan_discriminator_channels": 8, "gan_epochs": 50, "gan_min_steps": 100000}))
+    # the child starts with SIGINT's default action, as from a terminal: a test runner started as a background job
+    # of a non-interactive shell (`pytest &`) ignores SIGINT, the child would inherit that and never see the Ctrl-C
     proc = subprocess.Popen([sys.executable, "-m", "hf_unlearn.cli", "run", str(recipe)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     start = time.monotonic()
     for line in proc.stdout:  # wait until the run is inside GAN training (a long phase)
         if "evaluate_original" in line:
