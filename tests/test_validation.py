@@ -224,14 +224,19 @@ def test_an_interrupted_run_ends_in_one_line_with_the_resume_hint(tmp_path, digi
     proc = subprocess.Popen([sys.executable, "-m", "hf_unlearn.cli", "run", str(recipe)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    start = time.monotonic()
-    for line in proc.stdout:  # wait until the run is inside GAN training (a long phase)
-        if "evaluate_original" in line:
-            break
-        assert time.monotonic() - start < 300
-    time.sleep(2.0)
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
+    try:  # a failing test never leaves its child training (it would slow every later test and timing)
+        start = time.monotonic()
+        for line in proc.stdout:  # wait until the run is inside GAN training (a long phase)
+            if "evaluate_original" in line:
+                break
+            assert time.monotonic() - start < 300
+        time.sleep(2.0)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == code, err[-3000:]
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(
         f"hf-unlearn: interrupted ({signal.Signals(sig).name}); run the same command again to resume"), err[-2000:]
