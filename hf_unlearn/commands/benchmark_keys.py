@@ -87,22 +87,19 @@ def load_result(folder: str) -> dict[str, Any] | None:
         return json.load(f)
 
 
+def read_key_record(folder: str) -> dict[str, Any]:
+    """`benchmark_key.json` of `folder` ({"key", "payload"}), or {} (no key file, or an unreadable one)."""
+    try:
+        with open(os.path.join(folder, KEY_FILE)) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def read_key(folder: str) -> str | None:
     """The key recorded in `folder`, or None (no key file, or an unreadable one)."""
-    try:
-        with open(os.path.join(folder, KEY_FILE)) as f:
-            return json.load(f).get("key")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def read_payload(folder: str) -> Any:
-    """The payload recorded with the key in `folder` (None when there is none)."""
-    try:
-        with open(os.path.join(folder, KEY_FILE)) as f:
-            return json.load(f).get("payload")
-    except (OSError, ValueError, AttributeError):
-        return None
+    return read_key_record(folder).get("key")
 
 
 def changed_settings(old: Any, new: Any, limit: int = 6) -> str:
@@ -144,10 +141,11 @@ class ArtefactKeys:
         folder = os.path.abspath(folder)
         key = self.keys[folder] = artefact_key(payload)
         if os.path.isfile(os.path.join(folder, finished_file)):
-            stored = read_key(folder)
+            record = read_key_record(folder)
+            stored = record.get("key")
             if stored == key:
                 return load()
-            changed = changed_settings(read_payload(folder), payload)
+            changed = changed_settings(record.get("payload"), payload)
             if not self.redo:
                 raise UsageError(
                     f"{folder} holds a finished run made with other settings (key {stored or 'none'} -> {key}; "
