@@ -97,11 +97,6 @@ def read_key_record(folder: str) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
-def read_key(folder: str) -> str | None:
-    """The key recorded in `folder`, or None (no key file, or an unreadable one)."""
-    return read_key_record(folder).get("key")
-
-
 def changed_settings(old: Any, new: Any, limit: int = 6) -> str:
     """The settings that differ between two key payloads, as dotted paths (`a.b: old -> new`), for a message."""
     if old is None:
