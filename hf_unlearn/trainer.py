@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+import warnings
 from typing import Any
 
 import torch
@@ -23,7 +24,7 @@ from .data import DataError, ImageTransform, collate_images, model_num_channels
 from .distributed import restore_batchnorm, sync_batchnorm
 from .errors import TrainingDivergedError
 from .evaluation import Predictions, avg_gap, group_scores, score_sets
-from .finetuning import plan_fine_tuning, start_stopping
+from .finetuning import plan_fine_tuning, small_request_warning, start_stopping
 from .forget import ForgetSet
 from .forget.ledger import earlier_requests, verified_ledger
 from .lora import count_parameters, is_lora, merged
@@ -200,6 +201,8 @@ class UnlearningTrainer(RunServices, Trainer):
         if self.args.stop_when:  # the original's held-out accuracy, before the method may change the model
             self.stopping = start_stopping(self.request, self.args, self.verdict_phase, self.predict_logits,
                                            self.log_phase)
+        if warning := small_request_warning(self.request, self.args):
+            warnings.warn(warning, stacklevel=2)
         plan = plan_fine_tuning(self.method, self.args, self.log_phase)
         self.combined_dataset, self.batch_plan, digest = plan.dataset, plan.batch_plan, plan.digest
         self.train_dataset = plan.dataset.with_transform(self.transform)

@@ -296,3 +296,24 @@ def test_prepared_references_are_the_target_of_a_person_request_and_of_its_stopp
     assert result.verdict["models"]["unlearned"]["target"] == "references"
     assert [g["images"] for g in result.verdict["groups"]] == [len([o for o in owners if o == u])
                                                                for u in ("u01", "u02", "u03")]
+
+
+def test_person_sized_request_on_a_fixed_budget_is_warned_about():
+    """A person-sized request without the stopping rule gets the measured warning; a larger one, a class
+    request, or one under the rule does not."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from hf_unlearn.finetuning import PERSON_SIZED_ROWS, small_request_warning
+
+    def request(rows, kind="where"):
+        return SimpleNamespace(forget_indices=np.arange(rows), forget_set=SimpleNamespace(kind=kind))
+
+    fixed, ruled = SimpleNamespace(stop_when=None), SimpleNamespace(stop_when="indistinguishable")
+    message = small_request_warning(request(25), fixed)
+    assert message is not None and "25 rows" in message and "stop_when: indistinguishable" in message
+    assert small_request_warning(request(PERSON_SIZED_ROWS - 1), fixed) is not None
+    assert small_request_warning(request(PERSON_SIZED_ROWS), fixed) is None
+    assert small_request_warning(request(25), ruled) is None
+    assert small_request_warning(request(25, kind="classes"), fixed) is None
