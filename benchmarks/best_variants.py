@@ -15,7 +15,11 @@ from typing import Any
 
 
 def uses_gan_data(spec: dict[str, Any]) -> bool:
-    return bool(spec.get("num_synthetic_retain", 1) or spec.get("num_synthetic_forget", 1))
+    """Whether a Multi-GAN variant fine-tunes on synthetic rows (its counts in method_args, or top-level as
+    recipes wrote them before the options moved)."""
+    args = spec.get("method_args") or {}
+    counts = [args.get(name, spec.get(name, 1)) for name in ("num_synthetic_retain", "num_synthetic_forget")]
+    return bool(any(counts))
 
 
 def best_per_setting(summary: dict[str, Any]) -> dict[str, dict[str, list[dict[str, Any]]]]:

@@ -29,9 +29,10 @@ sys.path.insert(0, ROOT)
 REQUEST = {
     "method": "multigan", "forget_fraction": 0.1, "forget_seed": 0, "seed": 0, "use_cpu": True, "disable_tqdm": True,
     "report_to": "none", "logging_steps": 500, "num_train_epochs": 1, "per_device_train_batch_size": 128,
-    "num_retain_samples": 20000, "num_synthetic_retain": 2000, "num_synthetic_forget": 2000,
-    "eval_retain_samples": 2000, "gan_generator_channels": 32, "gan_discriminator_channels": 32, "gan_epochs": 0.01,
-    "gan_min_steps": 100, "gan_batch_size": 128, "max_test_samples": 2000,
+    "num_retain_samples": 20000, "eval_retain_samples": 2000, "max_test_samples": 2000,
+    "method_args": {"num_synthetic_retain": 2000, "num_synthetic_forget": 2000,
+                    "gan": {"generator_channels": 32, "discriminator_channels": 32, "epochs": 0.01, "min_steps": 100,
+                            "batch_size": 128}},
 }
 RESNET10 = {"model_type": "resnet", "embedding_size": 16, "hidden_sizes": [16, 32, 64, 128], "depths": [1, 1, 1, 1],
             "layer_type": "basic"}

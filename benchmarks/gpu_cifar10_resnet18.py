@@ -82,6 +82,7 @@ from hf_unlearn.evaluation import Predictions, avg_gap, score_predictions  # noq
 from hf_unlearn.finetuning import plan_fine_tuning  # noqa: E402
 from hf_unlearn.forget import ForgetSet  # noqa: E402
 from hf_unlearn.methods import available_methods, get_method  # noqa: E402
+from hf_unlearn.methods.multigan_options import merge_method_args  # noqa: E402
 from hf_unlearn.synthesis import invert_labels  # noqa: E402
 
 # ============================================================================================== settings
@@ -97,7 +98,7 @@ COMMON_CONFIG: dict[str, Any] = {"per_device_train_batch_size": 256}
 #: transforms). The library's own Trainer path has no augmentation here; a method's "augment" key overrides this.
 UNLEARN_AUGMENT = True
 #: Each method's `UnlearningConfig` overrides (any of its fields: learning_rate, num_train_epochs, optim,
-#: lr_scheduler_type, method_args, gan_*, ...; `method_args` are checked by the method's `Options`) plus the
+#: lr_scheduler_type, method_args (Multi-GAN: its `gan` settings), ...; `method_args` are checked by the method's `Options`) plus the
 #: optional driver key "augment". STARTING POINTS, NOT TUNED on this setup: choose them on a validation split
 #: (never on the test split reported), as recipes/cifar10-resnet10-cpu/tune.yaml does for the CPU benchmark.
 #: Epochs are small on purpose: the reference retrains in 20 epochs here (SalUn's in 182), so a 10-epoch method
@@ -115,7 +116,8 @@ METHOD_SETTINGS: dict[str, dict[str, Any]] = {
     # the authors' optimizer: Adam lr 1e-4, no weight decay
     "bad_teacher": {"learning_rate": 1e-4, "num_train_epochs": 1, "optim": "adamw_torch", "weight_decay": 0.0},
     # the paper's DCGANs (64/64), 10 GAN epochs instead of 20; synthetic counts unset = as many as the forget set
-    "multigan": {"learning_rate": 0.02, "num_train_epochs": 2, "gan_epochs": 10.0, "label_inversion": "complement"},
+    "multigan": {"learning_rate": 0.02, "num_train_epochs": 2,
+                 "method_args": {"gan": {"epochs": 10.0}, "label_inversion": "complement"}},
     # the authors' reported setting: lr 0.01 divided by 10 every epoch (method_args.lr_step_epochs 1), 10 epochs;
     # its adversarial examples are computed per request here (`hf-unlearn prepare` makes them once), inside the
     # timed request
@@ -143,6 +145,7 @@ class Profile:
     max_method_steps: int | None = None  # cap on each method's optimizer steps (smoke only)
     eval_batch_size: int = 1024
     config: dict[str, Any] = field(default_factory=dict)  # UnlearningConfig overrides for every method
+    method_args: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> its method_args overrides
     time_budget_s: float | None = 420.0  # no new method starts after this many seconds (the GPU run has 9 min)
 
 
@@ -150,8 +153,9 @@ FULL = Profile("full", None, None, {"embedding_size": 64, "hidden_sizes": [64, 1
                epochs=20, batch_size=512, peak_lr=0.2)
 SMOKE = Profile("smoke", 512, 256, {"embedding_size": 8, "hidden_sizes": [8, 16, 32, 64], "depths": [1, 1, 1, 1]},
                 epochs=1, batch_size=64, peak_lr=0.05, max_method_steps=3, eval_batch_size=256,
-                config={"per_device_train_batch_size": 32, "gan_generator_channels": 8,
-                        "gan_discriminator_channels": 8, "gan_epochs": 1.0, "gan_min_steps": 2, "gan_batch_size": 32},
+                config={"per_device_train_batch_size": 32},
+                method_args={"multigan": {"gan": {"generator_channels": 8, "discriminator_channels": 8, "epochs": 1.0,
+                                                  "min_steps": 2, "batch_size": 32}}},
                 time_budget_s=None)
 
 
@@ -601,14 +605,15 @@ def library_data(bench: Bench, method: Any, ctx: BenchContext) -> tuple[TrainSet
 
 def multigan_data(bench: Bench, method: Any, ctx: BenchContext) -> tuple[TrainSet, None]:
     """multigan: a minimal driver of `MultiGAN.build_train_dataset`, whose GANs read decoded images: a DCGAN per set
-    (library `train_gan` with `GANSettings.from_config`; the retain GAN is one-time preparation), samples from the
+    (library `train_gan` with the config's `method_args.gan`; the retain GAN is one-time preparation), samples from the
     library's `GANSamplingPipeline` (as its PIL path: rounded to uint8, same size), labelled by the original
-    model, forget labels (real and synthetic) inverted by `invert_labels` with the config's `label_inversion`
+    model, forget labels (real and synthetic) inverted by `invert_labels` with `method_args.label_inversion`
     and the library's seeds. Its loss is the plain cross-entropy (compute_loss returns None)."""
-    from hf_unlearn.gan import GANSamplingPipeline, GANSettings, train_gan
+    from hf_unlearn.gan import GANSamplingPipeline, train_gan
 
     args, k, seed = ctx.args, bench.num_labels, ctx.args.seed
-    settings = GANSettings.from_config(args)
+    options = args.method_options  # Multi-GAN's: GAN settings, synthetic counts, label inversion
+    settings = options.gan
     precision = "bf16" if bench.precision == "bf16" else "no"
 
     def train(part: str, idx: np.ndarray, part_seed: int) -> Any:
@@ -621,12 +626,12 @@ def multigan_data(bench: Bench, method: Any, ctx: BenchContext) -> tuple[TrainSe
         return generator
 
     n_forget = len(bench.forget_idx)
-    counts = {"synthetic_retain": n_forget if args.num_synthetic_retain is None else args.num_synthetic_retain,
-              "synthetic_forget": n_forget if args.num_synthetic_forget is None else args.num_synthetic_forget}
+    counts = {"synthetic_retain": n_forget if options.num_synthetic_retain is None else options.num_synthetic_retain,
+              "synthetic_forget": n_forget if options.num_synthetic_forget is None else options.num_synthetic_forget}
     generators = {"synthetic_retain": train("retain", bench.retain_idx, seed) if counts["synthetic_retain"] else None,
                   "synthetic_forget": train("forget", bench.forget_idx, seed + 1) if counts["synthetic_forget"] else None}
     forget_preds = ctx.original_predictions("forget", ctx.forget_dataset)
-    inverted = invert_labels(forget_preds.labels, k, args.label_inversion, forget_preds.probabilities, seed=seed)
+    inverted = invert_labels(forget_preds.labels, k, options.label_inversion, forget_preds.probabilities, seed=seed)
     parts = [bench.train_set(ctx.retain_train_dataset()),
              TrainSet(bench.train_images[torch.as_tensor(bench.forget_idx, device=bench.device)],
                       torch.as_tensor(inverted, device=bench.device),
@@ -641,7 +646,7 @@ def multigan_data(bench: Bench, method: Any, ctx: BenchContext) -> tuple[TrainSe
         preds = bench.predict(ctx.model, images, np.zeros(len(images), dtype=np.int64))
         labels = preds.predicted
         if part == "synthetic_forget":
-            labels = invert_labels(preds.predicted, k, args.label_inversion, preds.probabilities, seed=seed + 1)
+            labels = invert_labels(preds.predicted, k, options.label_inversion, preds.probabilities, seed=seed + 1)
         parts.append(TrainSet(images, torch.as_tensor(labels, device=bench.device),
                               torch.full((len(images),), part == "synthetic_forget", dtype=torch.bool, device=bench.device)))
     return TrainSet.concat(*parts), None
@@ -671,6 +676,8 @@ def library_loss(method: Any) -> LossFn:
 def unlearning_config(bench: Bench, name: str) -> tuple[UnlearningConfig, bool]:
     """The method's `UnlearningConfig` (COMMON_CONFIG, METHOD_SETTINGS, the profile's overrides) and its augment flag."""
     overrides = {**COMMON_CONFIG, **METHOD_SETTINGS.get(name, {}), **bench.profile.config}
+    if name in bench.profile.method_args:  # the profile's method options over the method's settings
+        overrides["method_args"] = merge_method_args(overrides.get("method_args"), bench.profile.method_args[name])
     augment = overrides.pop("augment", UNLEARN_AUGMENT)
     config = UnlearningConfig(output_dir=str(bench.output_dir / "unlearning" / name), method=name, seed=bench.seed,
                               report_to="none", disable_tqdm=True, use_cpu=bench.device.type == "cpu", **overrides)

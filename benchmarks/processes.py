@@ -23,8 +23,9 @@ sys.path.insert(0, ROOT)
 KEYS = ("forget_accuracy", "retain_accuracy", "test_accuracy", "mia_efficacy", "mia_score", "mia_auc")
 SETTINGS = {"method": "multigan", "forget_classes": ["3"], "seed": 0, "use_cpu": True, "disable_tqdm": True,
             "report_to": "none", "num_train_epochs": 3, "learning_rate": 0.01, "eval_retain_samples": 400,
-            "logging_steps": 1000, "gan_generator_channels": 16, "gan_discriminator_channels": 16, "gan_epochs": 2,
-            "gan_min_steps": 60, "num_synthetic_forget": 120}
+            "logging_steps": 1000}
+#: Multi-GAN's options (method_args), the synthetic retain count and the GAN batch added per run.
+GAN = {"generator_channels": 16, "discriminator_channels": 16, "epochs": 2, "min_steps": 60}
 
 
 def prepare(root: str) -> str:
@@ -54,9 +55,12 @@ def prepare(root: str) -> str:
 def run(root: str, name: str, recipe: str, processes: int, extra: list[str]) -> dict[str, float]:
     out = os.path.join(root, name)
     shutil.rmtree(out, ignore_errors=True)
-    batch = str(64 // processes)
-    command = ["-m", "hf_unlearn.cli", "run", recipe, "--output_dir", out, "--per_device_train_batch_size", batch,
-               "--gan_batch_size", batch, *extra]
+    batch = 64 // processes
+    with open(recipe) as f:
+        method_args = yaml.safe_load(f)["method_args"]
+    method_args = {**method_args, "gan": {**method_args["gan"], "batch_size": batch}}
+    command = ["-m", "hf_unlearn.cli", "run", recipe, "--output_dir", out, "--per_device_train_batch_size", str(batch),
+               "--method_args", json.dumps(method_args), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "1"}
     if processes == 1:
         argv = [sys.executable, *command]
@@ -80,7 +84,8 @@ def main(root: str) -> None:
         recipe = os.path.join(root, f"recipe{synthetic_retain}.yaml")
         with open(recipe, "w") as f:
             yaml.safe_dump({"dataset_name": os.path.join(root, "data"), "model_name_or_path": model,
-                            "num_synthetic_retain": synthetic_retain, **SETTINGS}, f)
+                            "method_args": {"num_synthetic_retain": synthetic_retain, "num_synthetic_forget": 120,
+                                            "gan": GAN}, **SETTINGS}, f)
         one = run(root, f"one{synthetic_retain}", recipe, 1, [])
         for name, processes, extra in (("1 process x 64", 1, None), ("2 processes x 32, sync_batchnorm", 2, []),
                                        ("2 processes x 32, no sync", 2, ["--sync_batchnorm", "false"])):

@@ -6,10 +6,10 @@ The public API is loaded lazily (as in TRL and diffusers): `import hf_unlearn` i
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .constants import __version__
+from .lazy import lazy_names
 
 #: Public name -> module that defines it.
 _LAZY = {"UnlearningConfig": "config", "ForgetSet": "forget", "ForgetSetError": "errors",
@@ -28,13 +28,4 @@ if TYPE_CHECKING:
     from .trainer import UnlearningTrainer
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals(), __all__)

@@ -17,6 +17,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from .constants import CARD_TAGS, EVIDENCE_DIR, REPORT_FILE, __version__
 from .forget.ledger import card_rows, read_ledger
 from .gate import gate_metrics, parse_gate
+from .methods.multigan_options import recorded_options
 from .methods.registry import get_method
 from .mia.stats import auc_interval, wilson_interval
 from .safety import is_secret_key, write_json_atomic
@@ -228,7 +229,8 @@ def render_model_card(result: dict[str, Any], *, base_model: str | None = None, 
     return ModelCard.from_template(
         card_data, template_path=str(template_path()), model_name=card_data.model_name, method=method,
         method_summary=summary, base_model=base, forget=report["forget_set"], counts=counts, rows=rows,
-        timings=report.get("timings"), config=config, dataset_name=dataset, version=__version__,
+        timings=report.get("timings"), config=config, multigan=recorded_options(config), dataset_name=dataset,
+        version=__version__,
         config_yaml=yaml.safe_dump(config, sort_keys=True).strip(), audit=audit, audit_models=audit_models,
         audit_rows=audit_rows, files=files or {}, command=command, in_progress=in_progress,
         publish_forget_generator=bool(config.get("publish_forget_generator")), gate=gate,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import typing
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from transformers import TrainingArguments
 from .forget import FORGET_OPTIONS, ForgetSet
 from .gate import parse_gate
 from .methods.base import parse_method_args
+from .methods.multigan_options import LEGACY_OPTIONS, migrate_legacy
 from .methods.registry import BUILTIN_METHODS, get_method
 from .mia.equivalence import VerdictOptions
 from .options import (
@@ -26,11 +28,6 @@ from .options import (
 )
 from .safety import is_secret_key
 from .stopping import STOP_RULES
-from .synthesis import available_inversions
-
-#: Real retain rows per forget row a request on a prepared generator fine-tunes on when no budget is given: the
-#: best of 2, 4, 6 and 8 on CIFAR-10 validation, both forget settings (docs/benchmarks/prepared.md, issue 15).
-PREPARED_RETAIN_PER_FORGET = 8.0
 
 
 @dataclass
@@ -38,7 +35,7 @@ class UnlearningConfig(TrainingArguments):
     """Configuration of an unlearning run.
 
     The fine-tuning defaults follow Hatua, Nguyen & Sung (2024): SGD with momentum 0.9, weight decay 5e-4
-    and a cosine schedule. The learning rate, epoch count and synthetic-data sizes are the ones measured
+    and a cosine schedule. The learning rate and epoch count are the ones measured
     in BENCHMARKS.md; every field can be set from a YAML recipe or the command line.
     """
 
@@ -125,65 +122,7 @@ class UnlearningConfig(TrainingArguments):
         default=None, metadata={"help": "Label column of the dataset (default: the first `ClassLabel` column)."}
     )
 
-    # ----- GAN synthesizer -----
-    gan_latent_dim: int = field(default=100, metadata={"help": "Size of the DCGAN latent vector z."})
-    gan_generator_channels: int = field(default=64, metadata={"help": "DCGAN generator width (ngf)."})
-    gan_discriminator_channels: int = field(default=64, metadata={"help": "DCGAN discriminator width (ndf)."})
-    gan_resolution: int | None = field(
-        default=None,
-        metadata={
-            "help": "Side of the square images the GANs model (a power of two >= 8). Default: the data's "
-            "resolution rounded up to a power of two; samples are resized back to the data's size."
-        },
-    )
-    gan_epochs: float = field(default=20.0, metadata={"help": "Passes over the retain (resp. forget) set for each GAN."})
-    gan_min_steps: int = field(
-        default=300, metadata={"help": "Lower bound on GAN optimizer steps, so a tiny forget set still trains its GAN."}
-    )
-    gan_batch_size: int = field(default=128, metadata={"help": "GAN batch size per process."})
-    gan_learning_rate: float = field(default=2e-4, metadata={"help": "Adam learning rate of both GAN networks."})
-    gan_beta1: float = field(default=0.5, metadata={"help": "Adam beta1 of both GAN networks."})
-    gan_beta2: float = field(default=0.999, metadata={"help": "Adam beta2 of both GAN networks."})
-    retain_generator_path: str | None = field(
-        default=None,
-        metadata={
-            "help": "Folder of a retain-set generator trained once beforehand (e.g. when the model was "
-            "published). When set, the retain GAN is loaded instead of trained: deletion requests get cheaper."
-        },
-    )
-    prepared_generator_path: str | None = field(
-        default=None,
-        metadata={
-            "help": "Output folder of `hf-unlearn prepare` for this model and training set: Multi-GAN then trains no "
-            "GAN for the request. Synthetic retain images come from the prepared generator; synthetic forget images "
-            "from it too, by class for a class request, else from a copy adapted to the forget set for "
-            "`gan_adapt_steps` steps. It must match the model's weights and the training data (checked first)."
-        },
-    )
-    gan_adapt_steps: int = field(
-        default=25,
-        metadata={"help": "With prepared_generator_path: steps that adapt a copy of the prepared generator (and its "
-                          "discriminator) to the forget set, for synthetic forget images of a non-class request. "
-                          "Default 25: as good as 100 on CIFAR-10 validation and 6 s cheaper "
-                          "(docs/benchmarks/prepared.md)."},
-    )
-
-    # ----- synthetic data and the combined dataset -----
-    num_synthetic_retain: int | None = field(
-        default=None,
-        metadata={"help": "Synthetic images drawn from the retain GAN (default: as many as the forget set has images)."},
-    )
-    num_synthetic_forget: int | None = field(
-        default=None,
-        metadata={"help": "Synthetic images drawn from the forget GAN (default: as many as the forget set has images)."},
-    )
-    label_inversion: str = field(
-        default="complement",
-        metadata={
-            "help": "How forget labels are inverted: `complement` (y' = K-1-y, the paper's), `random_other` "
-            "(a random class other than y) or `least_likely` (the class the original model finds least likely)."
-        },
-    )
+    # ----- the fine-tuning set's budget (Multi-GAN's own options: method_args, `hf-unlearn methods`) -----
     num_retain_samples: int | None = field(
         default=None,
         metadata={"help": "Real retain images in the fine-tuning set (default: all of them), drawn at random with the seed."},
@@ -192,7 +131,8 @@ class UnlearningConfig(TrainingArguments):
         default=None,
         metadata={"help": "A fine-tuning budget that scales with the request: this many real retain images per "
                           "forget image (e.g. 2: twice the forget set), drawn at random with the seed; default: "
-                          "all of them, or 8 with prepared_generator_path (the best of 2, 4, 6, 8 on CIFAR-10 "
+                          "all of them, or the method's own default (Multi-GAN with method_args.prepared_path: 8, "
+                          "the best of 2, 4, 6, 8 on CIFAR-10 "
                           "validation, both forget settings: docs/benchmarks/prepared.md). Exclusive with "
                           "num_retain_samples."},
     )
@@ -376,10 +316,15 @@ class UnlearningConfig(TrainingArguments):
     logging_steps: float = field(default=10, metadata={"help": "Log every N fine-tuning steps."})
 
     def resolve_request_budget(self) -> None:
-        """With a prepared generator and no budget given: the measured default, `PREPARED_RETAIN_PER_FORGET` real
-        retain rows per forget row (written into the config, so that results and keys show it)."""
-        if self.prepared_generator_path and self.retain_samples_per_forget is None and self.num_retain_samples is None:
-            self.retain_samples_per_forget = PREPARED_RETAIN_PER_FORGET
+        """No budget given: the method's measured default for its options (Multi-GAN on a prepared generator: 8 real
+        retain rows per forget row), written into the config, so that results and keys show it."""
+        if self.retain_samples_per_forget is None and self.num_retain_samples is None:
+            self.retain_samples_per_forget = get_method(self.method).default_retain_per_forget(self.method_options)
+
+    @property
+    def method_options(self) -> Any:
+        """The method's options (`method_args` as its `Options` dataclass, checked)."""
+        return parse_method_args(get_method(self.method).Options, self.method_args, self.method)
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -404,23 +349,12 @@ class UnlearningConfig(TrainingArguments):
                               "file (--forget_file ids.csv), or drop forget_file_column.")
         if chosen and chosen[0] not in ("forget_images", "forget_file"):  # files are read when the request is
             ForgetSet.from_config(self)  # resolved (still before any work); a malformed one says so now
-        if self.label_inversion not in available_inversions():  # the built-in ones and any registered since
-            raise ValueError(
-                f"Unknown label_inversion {self.label_inversion!r}: choose one of {', '.join(available_inversions())} "
-                "(or register your own with hf_unlearn.synthesis.register_inversion)."
-            )
         if self.num_retain_samples is not None and self.retain_samples_per_forget is not None:
             raise OptionError(f"num_retain_samples = {self.num_retain_samples} and retain_samples_per_forget = "
                               f"{self.retain_samples_per_forget} are both set: give one (a count, or a multiple of "
                               "the forget set's size).")
+        self.method_options  # the method's options are checked now, before any work  # noqa: B018
         self.resolve_request_budget()
-        if self.prepared_generator_path and self.retain_generator_path:
-            raise OptionError(f"prepared_generator_path = {self.prepared_generator_path!r} and retain_generator_path = "
-                              f"{self.retain_generator_path!r} are both set: the prepared generator already gives the "
-                              "synthetic retain images; drop retain_generator_path.")
-        if self.gan_resolution is not None and (self.gan_resolution < 8 or self.gan_resolution & (self.gan_resolution - 1)):
-            raise OptionError(f"gan_resolution = {self.gan_resolution} must be a power of two >= 8 "
-                              "(e.g. gan_resolution: 32), or unset (the data's size).")
         if isinstance(self.stop_when, str) and self.stop_when.strip().lower() in ("", "none", "off", "no"):
             self.stop_when = None  # `--stop_when none` on a command line turns a recipe's rule off
         if self.stop_when is not None and self.stop_when not in STOP_RULES:
@@ -434,8 +368,22 @@ class UnlearningConfig(TrainingArguments):
             warnings.warn(f"stop_confidence = {self.stop_confidence} is ignored: the stopping rule stops when the verdict "
                           "certifies the forget set, at verdict.alpha split over its checks (e.g. verdict: {alpha: "
                           f"{round(1 - self.stop_confidence, 4)}}}).", UserWarning, stacklevel=2)
-        parse_method_args(get_method(self.method).Options, self.method_args, self.method)  # its options too
 
+
+
+_fields_init = UnlearningConfig.__init__
+
+
+@functools.wraps(_fields_init)
+def _init_accepting_old_names(self: UnlearningConfig, *args: Any, **kwargs: Any) -> None:
+    """Multi-GAN's old top-level options (`gan_epochs=...`) still work for one release: moved into method_args
+    with a FutureWarning naming the new spelling."""
+    if any(name in LEGACY_OPTIONS for name in kwargs):
+        kwargs = migrate_legacy(kwargs, kwargs.get("method", "multigan"), "UnlearningConfig(...)")
+    _fields_init(self, *args, **kwargs)
+
+
+UnlearningConfig.__init__ = _init_accepting_old_names  # type: ignore[method-assign]
 
 def check_option(name: str, value: Any) -> Any:
     """One option's value, brought to its declared type and checked against its range (for overrides set on
@@ -461,12 +409,7 @@ RANGES: dict[str, tuple[Any, str]] = {
     "gradient_accumulation_steps": (at_least(1), ">= 1"), "weight_decay": (non_negative, ">= 0"),
     "max_grad_norm": (non_negative, ">= 0"), "logging_steps": (positive, "> 0"), "seed": (non_negative, ">= 0"),
     "warmup_steps": (non_negative, ">= 0"), "dataloader_num_workers": (non_negative, ">= 0"),
-    "forget_seed": (non_negative, ">= 0"), "gan_latent_dim": (at_least(1), ">= 1"),
-    "gan_generator_channels": (at_least(1), ">= 1"), "gan_discriminator_channels": (at_least(1), ">= 1"),
-    "gan_epochs": (positive, "> 0"), "gan_min_steps": (non_negative, ">= 0"), "gan_batch_size": (at_least(2), ">= 2"),
-    "gan_learning_rate": (positive, "> 0"), "gan_beta1": (unit_interval(True), "in [0, 1)"),
-    "gan_beta2": (unit_interval(True), "in [0, 1)"), "num_synthetic_retain": (non_negative, ">= 0"),
-    "gan_adapt_steps": (at_least(1), ">= 1"), "min_train_steps": (at_least(1), ">= 1 (or unset)"), "retain_samples_per_forget": (positive, "> 0 (or unset: all)"), "num_synthetic_forget": (non_negative, ">= 0"), "num_retain_samples": (at_least(1), ">= 1 (or unset: all)"),
+    "forget_seed": (non_negative, ">= 0"), "min_train_steps": (at_least(1), ">= 1 (or unset)"), "retain_samples_per_forget": (positive, "> 0 (or unset: all)"), "num_retain_samples": (at_least(1), ">= 1 (or unset: all)"),
     "eval_retain_samples": (at_least(1), ">= 1 (or unset: all)"), "mia_splits": (at_least(2), ">= 2"),
     "stop_check_steps": (positive, "> 0"), "stop_max_samples": (at_least(10), ">= 10"),
     "stop_confidence": (lambda x: 0 < x < 1, "in (0, 1)"),
@@ -479,13 +422,10 @@ EXAMPLES: dict[str, Any] = {
     "learning_rate": 0.05, "num_train_epochs": 2, "per_device_train_batch_size": 64, "per_device_eval_batch_size": 256,
     "gradient_accumulation_steps": 1, "weight_decay": 5e-4, "max_grad_norm": 1.0, "logging_steps": 10, "seed": 0,
     "warmup_steps": 0, "dataloader_num_workers": 0, "forget_seed": 0, "forget_fraction": 0.1,
-    "forget_classes": ["cat"], "forget_indices": [0, 5, 17], "gan_latent_dim": 100, "gan_generator_channels": 64,
-    "gan_discriminator_channels": 64, "gan_epochs": 20, "gan_min_steps": 300, "gan_batch_size": 128,
-    "gan_learning_rate": 2e-4, "gan_beta1": 0.5, "gan_beta2": 0.999, "num_synthetic_retain": 500, "gan_adapt_steps": 100,
-    "retain_samples_per_forget": 2, "min_train_steps": 30,
-    "num_synthetic_forget": 500, "num_retain_samples": 5000, "eval_retain_samples": 2000, "mia_splits": 10,
+    "forget_classes": ["cat"], "forget_indices": [0, 5, 17], "retain_samples_per_forget": 2, "min_train_steps": 30,
+    "num_retain_samples": 5000, "eval_retain_samples": 2000, "mia_splits": 10,
     "stop_when": "indistinguishable", "stop_check_steps": 0.25, "stop_max_samples": 800, "stop_confidence": 0.95,
-    "stop_class_rate": 0.01, "stop_accuracy_drop": 3.0, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "method": "multigan", "label_inversion": "complement",
+    "stop_class_rate": 0.01, "stop_accuracy_drop": 3.0, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "method": "multigan",
 }
 
 

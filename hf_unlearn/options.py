@@ -108,3 +108,72 @@ def coerce_dataclass(instance: Any, names: Any = None, label: str = "") -> None:
             continue
         example = f.default if f.default is not dataclasses.MISSING else None
         setattr(instance, f.name, coerce(label + f.name, getattr(instance, f.name), hints[f.name], example))
+
+
+def option(default: Any = dataclasses.MISSING, *, help: str, range: tuple[Callable[[Any], bool], str] | None = None,
+           example: Any = None, choices: Any = None) -> Any:
+    """A dataclass field declared once: its default, `help`, allowed `range` (rule, in words), an `example` for
+    messages and its `choices` (a collection, or a callable giving one), read by validation (`check_fields`),
+    `--help`, `hf-unlearn methods` and the messages."""
+    metadata: dict[str, Any] = {"help": help}
+    if range is not None:
+        metadata["range"] = range
+    if example is not None:
+        metadata["example"] = example
+    if choices is not None:
+        metadata["choices"] = choices
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def field_example(f: dataclasses.Field) -> Any:
+    """A field's example value: its declared example, else its default."""
+    if "example" in f.metadata:
+        return f.metadata["example"]
+    return f.default if f.default is not dataclasses.MISSING else None
+
+
+def field_choices(f: dataclasses.Field) -> tuple[Any, ...] | None:
+    """A field's allowed values (a callable's answer now: e.g. the registered inversions), or None."""
+    choices = f.metadata.get("choices")
+    if choices is None:
+        return None
+    return tuple(choices() if callable(choices) else choices)
+
+
+def check_fields(instance: Any, label: str = "") -> None:
+    """Check every field of a dataclass instance (and of the dataclasses nested in it) against the range and
+    choices of its metadata; `label` prefixes the names in messages (e.g. `method_args.gan.`)."""
+    for f in dataclasses.fields(instance):
+        value = getattr(instance, f.name)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            check_fields(value, f"{label}{f.name}.")
+            continue
+        if "range" in f.metadata:
+            check_range(label + f.name, value, *f.metadata["range"], field_example(f))
+        choices = field_choices(f)
+        if choices is not None and value is not None and value not in choices:
+            raise OptionError(f"{label}{f.name} = {value!r} is not one of {', '.join(map(str, choices))} "
+                              f"(e.g. {label}{f.name}: {field_example(f)!r}).")
+
+
+def build_dataclass(cls: type, values: dict[str, Any], label: str = "") -> Any:
+    """An instance of dataclass `cls` from a mapping: unknown names refused (naming the known ones), each value
+    brought to its declared type, nested dataclass fields built from nested mappings; then `check_fields`."""
+    if not isinstance(values, dict):
+        raise OptionError(f"{label.rstrip('.') or cls.__name__} = {values!r} is not a mapping of option: value.")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise OptionError(f"{', '.join(label + u for u in unknown)}: not an option here; the options are "
+                          f"{', '.join(label + k for k in sorted(known)) or 'none'}.")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = value if isinstance(value, hint) else build_dataclass(hint, value or {}, f"{label}{name}.")
+        else:
+            kwargs[name] = coerce(label + name, value, hint, field_example(known[name]))
+    instance = cls(**kwargs)
+    check_fields(instance, label)
+    return instance

@@ -21,7 +21,8 @@ from .conftest import make_tiny_model
         (dict(forget_classes=["12"]), ForgetSetError, "out of range"),
         (dict(), ForgetSetError, "No forget set"),
         (dict(forget_fraction=0.1, method="magic"), ValueError, "Unknown unlearning method"),
-        (dict(forget_fraction=0.1, retain_generator_path="/nonexistent"), FileNotFoundError, "holds no generator"),
+        (dict(forget_fraction=0.1, method_args={"retain_generator_path": "/nonexistent"}), FileNotFoundError,
+         "holds no generator"),
     ],
 )
 def test_bad_request_fails_before_training(tmp_path, digits, processor, options, error, message):
@@ -50,9 +51,9 @@ def test_missing_columns_are_named(tmp_path, digits, processor):
 
 
 @pytest.mark.parametrize("options, message", [
-    (dict(label_inversion="flip"), "Unknown label_inversion"),
-    (dict(gan_resolution=24), "power of two"),
-    (dict(num_synthetic_forget=-1), ">= 0"),
+    (dict(method_args={"label_inversion": "flip"}), "method_args.label_inversion = 'flip' is not one of"),
+    (dict(method_args={"resolution": 24}), "power of two"),
+    (dict(method_args={"num_synthetic_forget": -1}), ">= 0"),
 ])
 def test_invalid_config_values(tmp_path, options, message):
     with pytest.raises(ValueError, match=message):

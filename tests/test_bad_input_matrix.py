@@ -13,6 +13,10 @@ from datasets import ClassLabel, Dataset, Features, Image, Value
 from hf_unlearn.cli import main
 from hf_unlearn.safety import folder_digest
 
+#: Multi-GAN's options of every case's recipe (tiny GANs).
+TINY_GAN = {"gan": {"generator_channels": 8, "discriminator_channels": 8, "epochs": 1, "min_steps": 20},
+            "num_synthetic_retain": 20, "num_synthetic_forget": 20}
+
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, digits, trained_model_dir):
@@ -167,9 +171,11 @@ CASES = {
     "unknown gate threshold": (lambda d, t, m, mp: {"push_gate": {"max_forget_acc": 1}}, "Unknown push_gate"),
     "invalid recipe key": (lambda d, t, m, mp: {"gan_epoch": 3}, "unknown keys \\['gan_epoch'\\]"),
     "missing reference model": (lambda d, t, m, mp: {"reference_model_path": str(t / "no_ref")}, "Could not load model"),
-    "NaN loss in GAN training": (lambda d, t, m, mp: {"gan_learning_rate": 1e30}, "training diverged at step"),
-    "NaN loss in fine-tuning": (lambda d, t, m, mp: {"learning_rate": 1e30, "num_synthetic_retain": 0,
-                                                     "num_synthetic_forget": 0}, "fine-tuning loss became"),
+    "NaN loss in GAN training": (lambda d, t, m, mp: {"method_args": {**TINY_GAN, "gan": {**TINY_GAN["gan"],
+                                                                                         "learning_rate": 1e30}}},
+                                 "training diverged at step"),
+    "NaN loss in fine-tuning": (lambda d, t, m, mp: {"learning_rate": 1e30, "method_args": {
+        **TINY_GAN, "num_synthetic_retain": 0, "num_synthetic_forget": 0}}, "fine-tuning loss became"),
     # issue 13: options typed and range-checked when the config is built; meaningful runs only
     "negative learning rate": (lambda d, t, m, mp: {"learning_rate": -0.1}, "learning_rate = -0.1 is out of range: it must be > 0"),
     "zero batch size": (lambda d, t, m, mp: {"per_device_train_batch_size": 0}, "per_device_train_batch_size = 0 is out of range"),
@@ -177,7 +183,8 @@ CASES = {
     "method option of the wrong type": (lambda d, t, m, mp: {"method": "neggrad_plus", "method_args": {"retain_weight": "most"}},
                                         "method_args.retain_weight = 'most' \\(str\\) is not a valid float"),
     "no training rows": (lambda d, t, m, mp: {"max_train_samples": 0}, "max_train_samples = 0 keeps no rows"),
-    "GAN option of the wrong type": (lambda d, t, m, mp: {"gan_epochs": "many"}, "invalid float value: 'many'"),
+    "GAN option of the wrong type": (lambda d, t, m, mp: {"method_args": {"gan": {"epochs": "many"}}},
+                                     "method_args.gan.epochs = 'many' \\(str\\) is not a valid float"),
     # issue 13: the label space, and the output folder kept apart from every input
     "test set in another class order": (lambda d, t, m, mp: _test_relabelled(d, t), "name different classes"),
     "string labels": (lambda d, t, m, mp: _string_labels(d, t), "not class ids: encode it with dataset.class_encode_column"),
@@ -221,8 +228,7 @@ def test_bad_input_fails_early_with_a_clear_error_and_writes_nothing(case, works
     build, message = CASES[case]
     recipe = {"dataset_name": str(data), "model_name_or_path": str(model), "forget_classes": ["3"],
               "output_dir": str(tmp_path / "out"), "use_cpu": True, "disable_tqdm": True, "report_to": "none",
-              "seed": 0, "gan_generator_channels": 8, "gan_discriminator_channels": 8, "gan_epochs": 1,
-              "gan_min_steps": 20, "num_synthetic_retain": 20, "num_synthetic_forget": 20, "num_train_epochs": 1,
+              "seed": 0, "method_args": TINY_GAN, "num_train_epochs": 1,
               "eval_retain_samples": 200, "logging_steps": 1000}
     recipe.update(build(digits, tmp_path, model, monkeypatch))
     recipe = {k: v for k, v in recipe.items() if v is not None}

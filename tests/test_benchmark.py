@@ -141,11 +141,11 @@ def digits_benchmark(tmp_path_factory, digits):
         "image_processor": {"size": {"height": 32, "width": 32}, "image_mean": [0.5], "image_std": [0.5]},
         "original_epochs": 3, "original_batch_size": 32, "seeds": [0, 1],
         "forget_settings": {"random": {"forget_fraction": 0.1}, "class_3": {"forget_classes": ["3"]}},
-        "methods": {"finetune": {}, "inversion_only": {"method": "multigan", "num_synthetic_retain": 0,
-                                                        "num_synthetic_forget": 0},
-                    "multigan": {"gan_epochs": 1, "gan_min_steps": 10, "gan_generator_channels": 8,
-                                 "gan_discriminator_channels": 8, "num_synthetic_retain": 32,
-                                 "num_synthetic_forget": 0}},
+        "methods": {"finetune": {}, "inversion_only": {"method": "multigan", "method_args": {
+                        "num_synthetic_retain": 0, "num_synthetic_forget": 0}},
+                    "multigan": {"method_args": {"gan": {"epochs": 1, "min_steps": 10, "generator_channels": 8,
+                                                         "discriminator_channels": 8},
+                                                 "num_synthetic_retain": 32, "num_synthetic_forget": 0}}},
         "sequential": {"setting": "random", "fraction": 0.05, "methods": ["multigan"]},
         "output_dir": str(root / "out"), "report_dir": str(root / "report"), "report_name": "digits",
         "benchmarks_md": str(root / "BENCH.md"), "use_cpu": True, "disable_tqdm": True, "report_to": "none",
@@ -194,7 +194,7 @@ def test_sequential_request_reuses_the_retain_generator(digits_benchmark):
     for seed in (0, 1):
         result = json.loads((root / "out" / f"seed{seed}" / "random" / "second_request" / "multigan" /
                              "unlearning_results.json").read_text())
-        assert result["config"]["retain_generator_path"].endswith("generators/retain")
+        assert result["config"]["method_args"]["retain_generator_path"].endswith("generators/retain")
         assert result["timings"]["gan_retain"] == 0.0  # loaded, not trained
         assert len(result["forget_set"]["previous_sha256"]) == 1
         assert result["counts"]["forget"] == round(0.05 * result["counts"]["train"])
@@ -317,12 +317,12 @@ def test_report_compares_a_focus_method_with_every_other():
 
 def test_a_prepared_variant_is_prepared_once_per_seed_and_costs_apart(digits_benchmark, tmp_path):
     out, _ = copied_outputs(digits_benchmark, tmp_path)
-    prepared = {"method": "multigan", "prepared_generator_path": "per_seed", "gan_adapt_steps": 5,
-                "num_synthetic_retain": 32, "num_synthetic_forget": 32, "retain_samples_per_forget": 2}
-    gan = {"gan_epochs": 1, "gan_min_steps": 10, "gan_generator_channels": 8, "gan_discriminator_channels": 8}
-    summary = rerun(digits_benchmark, tmp_path, out, "--redo", methods={"prepared": prepared}, **gan,
+    prepared = {"method": "multigan", "retain_samples_per_forget": 2, "method_args": {
+        "prepared_path": "per_seed", "adapt_steps": 5, "num_synthetic_retain": 32, "num_synthetic_forget": 32}}
+    gan = {"gan": {"epochs": 1, "min_steps": 10, "generator_channels": 8, "discriminator_channels": 8}}
+    summary = rerun(digits_benchmark, tmp_path, out, "--redo", methods={"prepared": prepared}, method_args=gan,
                     sequential={"setting": "random", "fraction": 0.05, "methods": ["prepared"], "seeds": [0]})
-    for seed in (0, 1):  # one preparation per seed (the recipe's gan_* options), shared by settings and requests
+    for seed in (0, 1):  # one preparation per seed (the recipe's GAN settings), shared by settings and requests
         record = json.loads((out / f"seed{seed}" / "prepared" / "preparation.json").read_text())
         assert record["settings"]["min_steps"] == 10 and record["num_rows"] == record["num_train"]
         runs = [r for r in summary["records"] if r["seed"] == seed and r["name"] == "prepared"]
@@ -333,8 +333,8 @@ def test_a_prepared_variant_is_prepared_once_per_seed_and_costs_apart(digits_ben
             assert run["counts"]["finetune_retain"] == 2 * run["counts"]["forget"]
     second = json.loads((out / "seed0" / "random" / "second_request" / "prepared" /
                          "unlearning_results.json").read_text())  # unlearned from the first request's model
-    assert second["config"]["prepared_generator_path"] == str(out / "seed0" / "prepared")
-    assert second["config"]["retain_generator_path"] is None and second["timings"]["gan_retain"] == 0.0
+    assert second["config"]["method_args"]["prepared_path"] == str(out / "seed0" / "prepared")
+    assert "retain_generator_path" not in second["config"]["method_args"] and second["timings"]["gan_retain"] == 0.0
     report = (tmp_path / "report" / "digits.md").read_text()
     assert "one-time s" in report
 

@@ -50,8 +50,8 @@ def persons_benchmark(tmp_path_factory, digits):
         "original_epochs": 2, "original_batch_size": 32, "seeds": [0],
         "persons": {"count": 2, "validation": 1, "images_per_person": 15, "min_images": 5, "max_images": 40,
                     "thumbnail": 4, "verdict_folds": 2, "retain_eval": 100},
-        "methods": {"inversion_only": {"method": "multigan", "num_synthetic_retain": 0, "num_synthetic_forget": 0,
-                                       "min_train_steps": 3}},
+        "methods": {"inversion_only": {"method": "multigan", "min_train_steps": 3, "method_args": {
+                        "num_synthetic_retain": 0, "num_synthetic_forget": 0}}},
         "output_dir": str(root / "out"), "report_dir": str(root / "report"), "report_name": "persons",
         "use_cpu": True, "disable_tqdm": True, "report_to": "none", "num_train_epochs": 1, "learning_rate": 0.01,
         "per_device_train_batch_size": 32, "mia_splits": 3,

@@ -41,8 +41,9 @@ def test_run_recipe_on_local_parquet_with_a_saved_model(tmp_path, digits, traine
     recipe.write_text(yaml.safe_dump({
         "dataset_name": str(data), "model_name_or_path": trained_model_dir, "output_dir": str(tmp_path / "out"),
         "forget_indices": [0, 5, 10, 15, 20, 25, 30, 35], "use_cpu": True, "disable_tqdm": True,
-        "num_synthetic_retain": 16, "num_synthetic_forget": 0, "gan_epochs": 1, "gan_min_steps": 20,
-        "gan_generator_channels": 8, "gan_discriminator_channels": 8, "num_train_epochs": 1, "mia_splits": 2,
+        "method_args": {"num_synthetic_retain": 16, "num_synthetic_forget": 0,
+                        "gan": {"epochs": 1, "min_steps": 20, "generator_channels": 8, "discriminator_channels": 8}},
+        "num_train_epochs": 1, "mia_splits": 2,
     }))
     assert main(["run", str(recipe), "--seed", "3"]) == 0
     assert "| multigan |" in capsys.readouterr().out

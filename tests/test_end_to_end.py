@@ -24,8 +24,9 @@ def unlearned(tmp_path_factory, trained_model_dir, digits):
     out = tmp_path_factory.mktemp("unlearned")
     config = UnlearningConfig(
         str(out), forget_classes=["3"], seed=0, use_cpu=True, disable_tqdm=True,
-        gan_generator_channels=16, gan_discriminator_channels=16, gan_epochs=2, gan_min_steps=100, gan_batch_size=64,
-        num_synthetic_retain=120, num_synthetic_forget=120, num_train_epochs=3, learning_rate=0.01,
+        method_args={"gan": {"generator_channels": 16, "discriminator_channels": 16, "epochs": 2, "min_steps": 100,
+                             "batch_size": 64}, "num_synthetic_retain": 120, "num_synthetic_forget": 120},
+        num_train_epochs=3, learning_rate=0.01,
         per_device_train_batch_size=32, eval_retain_samples=400, logging_steps=1000,
     )
     trainer = UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"],

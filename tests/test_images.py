@@ -178,15 +178,15 @@ def test_synthetic_format_is_the_most_common_size_not_the_first_image():
 
 def test_multigan_sizes_synthetic_images_from_the_data_it_learns():
     huge = Image.fromarray(np.zeros((1500, 2000), dtype=np.uint8))
-    trainer = SimpleNamespace(args=SimpleNamespace(method_args=None, gan_resolution=None),
+    trainer = SimpleNamespace(args=SimpleNamespace(method_args=None),
                               forget_dataset=images_to_dataset([huge] + _gray_images(5), [3] * 6),
                               retain_dataset=images_to_dataset(_gray_images(20, seed=1), [1] * 20))
     method = MultiGAN(trainer)
     assert method._data_format() == ("L", (8, 8), 8)  # was ("L", (2000, 1500), 64): every sample 2000x1500
-    trainer.args.gan_resolution = 32
+    method.options.resolution = 32
     assert method._data_format() == ("L", (8, 8), 32)
     # uniform data (digits 8x8, CIFAR 32x32): the first forget image's format, as before
     cifar_like = images_to_dataset([Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8))] * 4, [0] * 4)
     trainer.forget_dataset = trainer.retain_dataset = cifar_like
-    trainer.args.gan_resolution = None
+    method.options.resolution = None
     assert method._data_format() == ("RGB", (32, 32), 32)

@@ -60,8 +60,8 @@ def test_combined_dataset_sources_and_labels():
 
 
 def test_a_registered_inversion_is_accepted_by_the_config(tmp_path):
-    """`label_inversion` is checked against the registry, so a strategy registered by the user is a valid option
-    (and an unknown one is refused, naming the registered ones)."""
+    """`method_args.label_inversion` is checked against the registry, so a strategy registered by the user is a
+    valid option (and an unknown one is refused, naming the registered ones)."""
     from hf_unlearn import UnlearningConfig
     from hf_unlearn.synthesis import _INVERSIONS, register_inversion
 
@@ -70,10 +70,11 @@ def test_a_registered_inversion_is_accepted_by_the_config(tmp_path):
         return (labels + 1) % num_classes
 
     try:
-        config = UnlearningConfig(str(tmp_path), label_inversion="next_class_for_test", forget_fraction=0.1)
-        assert config.label_inversion == "next_class_for_test"
+        config = UnlearningConfig(str(tmp_path), method_args={"label_inversion": "next_class_for_test"},
+                                  forget_fraction=0.1)
+        assert config.method_options.label_inversion == "next_class_for_test"
         assert invert_labels(np.array([0, 9]), 10, "next_class_for_test").tolist() == [1, 0]
     finally:
         _INVERSIONS.pop("next_class_for_test")
-    with pytest.raises(ValueError, match="choose one of complement, least_likely, random_other .or register"):
-        UnlearningConfig(str(tmp_path), label_inversion="next_class_for_test", forget_fraction=0.1)
+    with pytest.raises(ValueError, match="is not one of complement, least_likely, random_other"):
+        UnlearningConfig(str(tmp_path), method_args={"label_inversion": "next_class_for_test"}, forget_fraction=0.1)

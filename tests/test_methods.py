@@ -20,8 +20,9 @@ SETTINGS = {
     "l1_sparse": dict(learning_rate=0.05, num_train_epochs=3, method_args={"l1_weight": 5e-4}),
     "scrub": dict(learning_rate=0.01, num_train_epochs=2),
     "bad_teacher": dict(learning_rate=0.1, num_train_epochs=2),  # its loss is the KL / classes (theirs)
-    "multigan": dict(learning_rate=0.01, num_train_epochs=2, gan_generator_channels=8, gan_discriminator_channels=8,
-                     gan_epochs=1, gan_min_steps=20, num_synthetic_retain=64, num_synthetic_forget=64),
+    "multigan": dict(learning_rate=0.01, num_train_epochs=2, method_args={
+        "gan": {"generator_channels": 8, "discriminator_channels": 8, "epochs": 1, "min_steps": 20},
+        "num_synthetic_retain": 64, "num_synthetic_forget": 64}),
 }
 #: Methods whose papers remove the forgotten class outright (forget accuracy near what a model that never saw
 #: it would get); fine-tuning and l1-sparse only erode it (catastrophic forgetting), so they are held to a
@@ -46,7 +47,7 @@ def test_every_issue_method_is_registered():
 
 
 #: Only what keeps a run short on the digits (a GAN, an attack); any other method runs at its own defaults.
-QUICK = {"multigan": {k: v for k, v in SETTINGS["multigan"].items() if k.startswith(("gan_", "num_synthetic_"))},
+QUICK = {"multigan": {"method_args": SETTINGS["multigan"]["method_args"]},
          "amun": dict(method_args={"attack_steps": 5})}
 
 

@@ -45,8 +45,9 @@ def image_processor(name: str, **kwargs: Any) -> Any:
 
 
 #: Unlearning settings of the cheap Multi-GAN: two tiny DCGANs trained for a few dozen steps.
-TINY_GAN = dict(gan_generator_channels=16, gan_discriminator_channels=16, gan_epochs=1, gan_min_steps=20,
-                gan_batch_size=64, num_synthetic_retain=60, num_synthetic_forget=60)
+TINY_GAN = dict(method_args={"gan": {"generator_channels": 16, "discriminator_channels": 16, "epochs": 1,
+                                     "min_steps": 20, "batch_size": 64},
+                             "num_synthetic_retain": 60, "num_synthetic_forget": 60})
 #: Transformers (ViT, Swin, ConvNeXt) train with AdamW; SGD at the paper's 0.05 is for the CNNs.
 ADAMW = dict(optim="adamw_torch", optim_args=None, weight_decay=0.0)
 #: A drop-in case's unlearning: a few random-label steps on a small retain sample, a short evaluation.

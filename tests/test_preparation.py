@@ -15,15 +15,14 @@ from hf_unlearn.cli import main
 from hf_unlearn.options import OptionError
 from hf_unlearn.safety import weights_digest
 
-GAN = {"gan_generator_channels": 8, "gan_discriminator_channels": 8, "gan_epochs": 1, "gan_min_steps": 20,
-       "gan_batch_size": 64}
+GAN = {"gan": {"generator_channels": 8, "discriminator_channels": 8, "epochs": 1, "min_steps": 20, "batch_size": 64}}
 
 
 def request_config(out, prepared, **changes):
-    options = {"seed": 0, "use_cpu": True, "disable_tqdm": True, "num_synthetic_retain": 64,
-               "num_synthetic_forget": 64, "num_train_epochs": 1, "learning_rate": 0.01,
+    options = {"seed": 0, "use_cpu": True, "disable_tqdm": True, "num_train_epochs": 1, "learning_rate": 0.01,
                "per_device_train_batch_size": 32, "eval_retain_samples": 200, "logging_steps": 1000,
-               "prepared_generator_path": str(prepared), "gan_adapt_steps": 5, **GAN, **changes}
+               "method_args": {"num_synthetic_retain": 64, "num_synthetic_forget": 64, "prepared_path": str(prepared),
+                               "adapt_steps": 5, **GAN}, **changes}
     return UnlearningConfig(str(out), **options)
 
 
@@ -31,7 +30,7 @@ def request_config(out, prepared, **changes):
 def prepared(tmp_path_factory, trained_model_dir, digits):
     out = tmp_path_factory.mktemp("prepared") / "generator"
     model = AutoModelForImageClassification.from_pretrained(trained_model_dir)
-    config = UnlearningConfig(str(out), use_cpu=True, disable_tqdm=True, seed=0, **GAN)
+    config = UnlearningConfig(str(out), use_cpu=True, disable_tqdm=True, seed=0, method_args=GAN)
     return prepare_generator(model, config, digits["train"], str(out), model_source=trained_model_dir)
 
 
@@ -83,7 +82,7 @@ def test_a_preparation_made_after_a_request_never_saw_its_rows(prepared, trained
     (first / "forget_set.json").write_text(json.dumps({"kind": "classes", "classes": ["3"]}))
     model = AutoModelForImageClassification.from_pretrained(trained_model_dir)
     config = UnlearningConfig(str(tmp_path / "p2"), use_cpu=True, disable_tqdm=True, seed=0,
-                              previous_forget_sets=[str(first)], **GAN)
+                              previous_forget_sets=[str(first)], method_args=GAN)
     later = prepare_generator(model, config, digits["train"], str(tmp_path / "p2"))
     labels = np.asarray(digits["train"]["label"])
     assert later.record["num_rows"] == int((labels != 3).sum()) and later.seen(np.flatnonzero(labels == 3)) == 0
@@ -93,7 +92,7 @@ def test_a_preparation_made_after_a_request_never_saw_its_rows(prepared, trained
 def test_a_preparation_for_other_data_or_another_model_is_refused(prepared, trained_model_dir, digits, tmp_path):
     other_data = digits["train"].select(range(1000))
     config = request_config(tmp_path / "a", prepared.path, forget_classes=["3"])
-    with pytest.raises(OptionError, match=r"prepared_generator_path = .* was prepared on other training data"):
+    with pytest.raises(OptionError, match=r"method_args.prepared_path = .* was prepared on other training data"):
         UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=other_data)
     model = AutoModelForImageClassification.from_pretrained(trained_model_dir)
     with torch.no_grad():
@@ -116,12 +115,14 @@ def test_prepare_command_writes_where_requests_read(trained_model_dir, digits, t
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"model_name_or_path": trained_model_dir, "dataset_name": str(data),
                                       "output_dir": str(tmp_path / "run"), "use_cpu": True, "disable_tqdm": True,
-                                      "prepared_generator_path": str(tmp_path / "prepared"), **GAN}))
+                                      "method_args": {"prepared_path": str(tmp_path / "prepared"), **GAN}}))
     assert main(["prepare", str(recipe)]) == 0
     assert load_preparation(str(tmp_path / "prepared")).record["command"].startswith("hf-unlearn prepare")
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
-    assert main(["prepare", str(recipe), "--prepared_generator_path", str(tmp_path / "busy")]) == 2
+    # the old top-level name on the command line still works (one release, with a FutureWarning)
+    with pytest.warns(FutureWarning, match="prepared_generator_path -> method_args.prepared_path"):
+        assert main(["prepare", str(recipe), "--prepared_generator_path", str(tmp_path / "busy")]) == 2
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"  # a folder with other files is never replaced
 
 
@@ -137,6 +138,7 @@ def test_a_fine_tuning_budget_that_scales_with_the_forget_set(trained_model_dir,
 
 def test_options_added_later_stay_out_of_benchmark_keys_at_their_defaults(tmp_path):
     from hf_unlearn.commands.benchmark_keys import KEYED_WHEN_SET, ArtefactKeys
+    from hf_unlearn.methods.multigan_options import LEGACY_OPTIONS, MultiGANOptions, legacy_values
 
     keys = ArtefactKeys(str(tmp_path), True, print)
     plain = keys.config_identity(UnlearningConfig(str(tmp_path / "a")))
@@ -144,15 +146,16 @@ def test_options_added_later_stay_out_of_benchmark_keys_at_their_defaults(tmp_pa
     for option, value in (("retain_samples_per_forget", 2.0),):
         changed = keys.config_identity(UnlearningConfig(str(tmp_path / "a"), **{option: value}))
         assert changed[option] == value and {k: v for k, v in changed.items() if k != option} == plain
+    defaults = {**legacy_values(MultiGANOptions()), **vars(UnlearningConfig(str(tmp_path / "a")))}
     for option, value in KEYED_WHEN_SET.items():  # the value a key without the option means: its first default
-        assert option in plain_fields() and (value == getattr(UnlearningConfig(str(tmp_path / "a")), option)
-                                             or option == "gan_adapt_steps")  # default 100, then 25 (measured)
-    # gan_adapt_steps only acts with a preparation: out of a key without one, whatever its value
-    assert keys.config_identity(UnlearningConfig(str(tmp_path / "a"), gan_adapt_steps=7)) == plain
-    prepared = keys.config_identity(UnlearningConfig(str(tmp_path / "a"), prepared_generator_path="p"))
-    assert prepared["gan_adapt_steps"] == 25 and prepared["prepared_generator_path"] == "p"
-    at_first_default = keys.config_identity(UnlearningConfig(str(tmp_path / "a"), prepared_generator_path="p",
-                                                             gan_adapt_steps=100))
+        assert option in plain_fields() | set(LEGACY_OPTIONS) and (value == defaults[option]
+                                                                   or option == "gan_adapt_steps")  # 100, then 25
+    # adapt_steps only acts with a preparation: out of a key without one, whatever its value
+    assert keys.config_identity(UnlearningConfig(str(tmp_path / "a"), method_args={"adapt_steps": 7})) == plain
+    prepared = keys.config_identity(UnlearningConfig(str(tmp_path / "a"), method_args={"prepared_path": "p"}))
+    assert prepared["gan_adapt_steps"] == 25 and prepared["prepared_generator_path"] == "p"  # the old layout
+    at_first_default = keys.config_identity(UnlearningConfig(str(tmp_path / "a"), method_args={
+        "prepared_path": "p", "adapt_steps": 100}))
     assert "gan_adapt_steps" not in at_first_default  # as keyed before the default moved: those runs stay valid
 
 

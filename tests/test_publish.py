@@ -57,8 +57,9 @@ def published(tmp_path_factory, trained_model_dir, digits):
     forget = sorted(np.random.default_rng(0).choice(len(digits["train"]), 60, replace=False).tolist())
     config = UnlearningConfig(
         str(root / "out"), forget_indices=forget, seed=0, use_cpu=True, disable_tqdm=True,
-        gan_generator_channels=16, gan_discriminator_channels=16, gan_epochs=1, gan_min_steps=30, gan_batch_size=64,
-        num_synthetic_retain=60, num_synthetic_forget=60, num_train_epochs=1, learning_rate=0.01,
+        method_args={"gan": {"generator_channels": 16, "discriminator_channels": 16, "epochs": 1, "min_steps": 30,
+                             "batch_size": 64}, "num_synthetic_retain": 60, "num_synthetic_forget": 60},
+        num_train_epochs=1, learning_rate=0.01,
         per_device_train_batch_size=64, eval_retain_samples=300, logging_steps=1000, save_strategy="steps",
         save_steps=10, push_to_hub=True, hub_model_id="me/digits-unlearned", hub_private_repo=True,
         hub_token=TOKEN, push_gate={"min_retain_accuracy": 50, "max_avg_gap": 60},

@@ -16,8 +16,10 @@ import yaml
 from hf_unlearn.safety import folder_digest
 
 SETTINGS = {"method": "multigan", "forget_classes": ["3"], "seed": 0, "use_cpu": True, "disable_tqdm": True,
-            "report_to": "none", "gan_generator_channels": 16, "gan_discriminator_channels": 16, "gan_epochs": 2,
-            "gan_min_steps": 150, "num_synthetic_retain": 120, "num_synthetic_forget": 120, "num_train_epochs": 4,
+            "report_to": "none", "method_args": {"gan": {"generator_channels": 16, "discriminator_channels": 16,
+                                                         "epochs": 2, "min_steps": 150},
+                                                 "num_synthetic_retain": 120, "num_synthetic_forget": 120},
+            "num_train_epochs": 4,
             "learning_rate": 0.01, "per_device_train_batch_size": 32, "eval_retain_samples": 400,
             "logging_steps": 1000}
 

@@ -32,10 +32,10 @@ from .conftest import make_tiny_model
     (dict(num_train_epochs=0), r"num_train_epochs = 0 fine-tunes for no step: nothing would be unlearned"),
     (dict(seed=1.5), r"seed = 1.5 \(float\) is not a valid int"),
     (dict(use_peft="maybe"), r"use_peft = 'maybe' \(str\) is not a valid bool"),
-    (dict(gan_beta1=1.0), r"gan_beta1 = 1.0 is out of range: it must be in \[0, 1\)"),
-    (dict(gan_batch_size=1), r"gan_batch_size = 1 is out of range: it must be >= 2"),
+    (dict(method_args={"gan": {"beta1": 1.0}}), r"method_args.gan.beta1 = 1.0 is out of range: it must be in \[0, 1\)"),
+    (dict(method_args={"gan": {"batch_size": 1}}), r"method_args.gan.batch_size = 1 is out of range: it must be >= 2"),
     (dict(eval_retain_samples=0), r"eval_retain_samples = 0 is out of range"),
-    (dict(gan_resolution=12), r"gan_resolution = 12 must be a power of two >= 8"),
+    (dict(method_args={"resolution": 12}), r"method_args.resolution = 12 is out of range: it must be a power of two"),
     (dict(method="neggrad_plus", method_args={"retain_weight": "most"}),
      r"method_args.retain_weight = 'most' \(str\) is not a valid float; e.g. method_args.retain_weight: 0.99"),
     (dict(method="salun", method_args={"mask_ratio": 2}), r"mask_ratio must be in \(0, 1\]"),
@@ -51,10 +51,13 @@ def test_every_option_is_checked_when_the_config_is_built(tmp_path, options, mes
 
 def test_numbers_written_as_text_become_numbers():
     """YAML reads `5e-4` as text (it needs a dot to be a float): it is still a learning rate."""
-    config = UnlearningConfig("unused", use_cpu=True, learning_rate="5e-4", gan_epochs="3", per_device_train_batch_size="16",
+    config = UnlearningConfig("unused", use_cpu=True, learning_rate="5e-4", per_device_train_batch_size="16",
                               forget_classes="3", use_peft="false", method="neggrad_plus",
                               method_args={"retain_weight": "0.9"})
-    assert config.learning_rate == 5e-4 and config.gan_epochs == 3.0 and config.per_device_train_batch_size == 16
+    assert config.learning_rate == 5e-4 and config.per_device_train_batch_size == 16
+    assert config.method_options.retain_weight == 0.9
+    gan = UnlearningConfig("unused", use_cpu=True, forget_classes="3", method_args={"gan": {"epochs": "3"}})
+    assert gan.method_options.gan.epochs == 3.0
     assert config.forget_classes == ["3"] and config.use_peft is False
 
 
@@ -218,7 +221,8 @@ def test_an_interrupted_run_ends_in_one_line_with_the_resume_hint(tmp_path, digi
     recipe.write_text(yaml.safe_dump({
         "dataset_name": str(tmp_path / "data"), "model_name_or_path": trained_model_dir, "forget_classes": ["3"],
         "output_dir": str(tmp_path / "out"), "use_cpu": True, "disable_tqdm": True, "report_to": "none",
-        "gan_generator_channels": 8, "gan_discriminator_channels": 8, "gan_epochs": 50, "gan_min_steps": 100000}))
+        "method_args": {"gan": {"generator_channels": 8, "discriminator_channels": 8, "epochs": 50,
+                                "min_steps": 100000}}}))
     # the child starts with SIGINT's default action, as from a terminal: a test runner started as a background job
     # of a non-interactive shell (`pytest &`) ignores SIGINT, the child would inherit that and never see the Ctrl-C
     proc = subprocess.Popen([sys.executable, "-m", "hf_unlearn.cli", "run", str(recipe)], stdout=subprocess.PIPE,

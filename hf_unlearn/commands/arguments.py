@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, UsageError
+from ..methods.multigan_options import LEGACY_OPTIONS
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -135,17 +136,61 @@ def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: st
     style. Unknown recipe keys are refused."""
     parser = recipe_parser(dataclass_types, command)
     check_row_numbers(argv)
+    old_names: dict[str, Any] = {}
     if argv and argv[0].endswith((".yaml", ".yml")):
         recipe = read_recipe(argv[0]) if recipe is None else recipe
         # keys starting with "_" hold YAML anchors for the recipe itself (e.g. `_stop_rule: &stop {...}`)
         recipe = {k: v for k, v in recipe.items() if not str(k).startswith("_")}
+        old_names = {k: recipe.pop(k) for k in list(recipe) if k in LEGACY_OPTIONS and "method_args" in
+                     {a.dest for a in parser._actions}}  # Multi-GAN's old names: moved below
         known = {a.dest for a in parser._actions}
         unknown = sorted(set(recipe) - known)
         if unknown:
             raise UsageError(f"recipe {argv[0]} has unknown keys {unknown}; see `hf-unlearn {command} --help`.")
         parser.set_defaults(**recipe)
         argv = argv[1:]
+    argv = migrate_old_options(parser, recipe or {}, old_names, argv)
     return tuple(parser.parse_args_into_dataclasses(argv))
+
+
+def migrate_old_options(parser: Any, recipe: dict[str, Any], old_in_recipe: dict[str, Any], argv: list[str]) -> list[str]:
+    """Multi-GAN's old top-level options, in the recipe or on the command line (`--gan_epochs 5`), moved into
+    method_args (a FutureWarning names the new spelling); the command line's over the recipe's."""
+    from ..methods.multigan_options import merge_method_args, migrate_legacy
+
+    if "method_args" not in {a.dest for a in parser._actions}:
+        return argv
+    given, rest, i = {}, [], 0
+    while i < len(argv):
+        name, _, inline = argv[i].removeprefix("--").partition("=")
+        if argv[i].startswith("--") and name in LEGACY_OPTIONS:
+            if inline or i + 1 >= len(argv):
+                given[name], i = inline, i + 1
+            else:
+                given[name], i = argv[i + 1], i + 2
+        else:
+            rest.append(argv[i])
+            i += 1
+    if not given and not old_in_recipe:
+        return argv
+    method = _last_value(rest, "method") or recipe.get("method") or parser.get_default("method") or "multigan"
+    where = "the recipe and command line" if given and old_in_recipe else ("the command line" if given else "the recipe")
+    moved = migrate_legacy({**old_in_recipe, **given}, method, where).get("method_args") or {}
+    command_line = _last_value(rest, "method_args")
+    if command_line is not None:  # --method_args '{...}' given too: the old names join it
+        index = len(rest) - 1 - rest[::-1].index("--method_args")
+        rest[index + 1] = json.dumps(merge_method_args(moved, command_line))
+    elif moved:
+        parser.set_defaults(method_args=merge_method_args(recipe.get("method_args"), moved))
+    return rest
+
+
+def _last_value(argv: list[str], name: str) -> str | None:
+    """The value of the last `--name value` in argv, or None."""
+    for i in range(len(argv) - 2, -1, -1):
+        if argv[i] == f"--{name}":
+            return argv[i + 1]
+    return None
 
 
 def check_row_numbers(argv: list[str]) -> None:

@@ -33,10 +33,18 @@ from ..constants import GENERATORS_DIR, RESULTS_FILE
 from ..data import class_names, find_columns
 from ..evaluation import avg_gap
 from ..forget import ForgetSet
+from ..methods.multigan_options import legacy_values, merge_method_args, multigan_options, sets_a_generator
 from ..scratch import train_classifier
 from ..trainer import UnlearningTrainer
 from .arguments import DataArguments, as_dict, load_splits
-from .benchmark_keys import ORIGINAL_TRAINING_FIELDS, ArtefactKeys, artefact_key, fingerprint, load_result
+from .benchmark_keys import (
+    ORIGINAL_TRAINING_FIELDS,
+    ArtefactKeys,
+    artefact_key,
+    fingerprint,
+    load_result,
+    run_payloads,
+)
 from .benchmark_plan import (  # noqa: F401  (BenchmarkArguments: re-exported, `hf-unlearn benchmark` reads it here)
     BenchmarkArguments,
     Setting,
@@ -81,6 +89,7 @@ class Benchmark(SeedPreparations):
         self.recipe = args.classifier_recipe()
         self.root = base.output_dir
         self.keys = ArtefactKeys(self.root, base.should_save, self.log, redo=args.redo)
+        self.keys.base_gan = legacy_values(multigan_options(base))
         #: set by `execute`: the data, the model factory and processor, what the runs are scored on
         self.train = self.test = self.holdout = self.make_model = self.processor = None
         self.evaluation: dict[str, Any] = {}
@@ -163,11 +172,15 @@ class Benchmark(SeedPreparations):
         The key covers what the run starts from (`start`: the key of the original, of scratch, or of the first
         request's run; `model()` makes that model), the recipe's `overrides` of the method and `forget` options,
         the seed, the evaluation data and the resolved `config`."""
-        payload = {"from": start, "method": config.method, "overrides": overrides, "forget": forget,
-                   "seed": config.seed, "evaluation": self.evaluation, "evaluate_original": evaluate_original,
-                   "config": self.keys.config_identity(config)}
-        if config.stop_when:  # its target rows (other runs never read them: their keys do not name them)
-            payload["holdout"] = self.holdout_digest
+        def build(keyed: dict[str, Any]) -> dict[str, Any]:  # `keyed`: the overrides in the old layout
+            payload = {"from": start, "method": config.method, "overrides": keyed, "forget": forget,
+                       "seed": config.seed, "evaluation": self.evaluation, "evaluate_original": evaluate_original,
+                       "config": self.keys.config_identity(config, keyed)}
+            if config.stop_when:  # its target rows (other runs never read them: their keys do not name them)
+                payload["holdout"] = self.holdout_digest
+            return payload
+
+        payload, aliases = run_payloads(config.method, overrides, build)
 
         def unlearn() -> dict[str, Any]:
             trainer = UnlearningTrainer(model=model(), args=config, train_dataset=self.train, eval_dataset=self.test,
@@ -176,7 +189,7 @@ class Benchmark(SeedPreparations):
             return trainer.unlearn(evaluate_original=evaluate_original).to_dict()
 
         return self.keys.get_or_make(config.output_dir, payload, RESULTS_FILE, unlearn,
-                                     lambda: load_result(config.output_dir))
+                                     lambda: load_result(config.output_dir), aliases)
 
     def retrained(self, config: UnlearningConfig, forget: dict[str, Any]) -> dict[str, Any]:
         """The retrained reference of `config`'s forget set: trained from scratch as the original was."""
@@ -257,10 +270,10 @@ class Benchmark(SeedPreparations):
         for index, (name, (method, overrides)) in enumerate(setting_plan.variants.items()):
             config = configure(self.base, os.path.join(base_dir, name), seed, method, {**forget, **overrides})
             prepared_s = self.resolve_preparation(config, original)
-            if method == "multigan" and retain_generator and not {"retain_generator_path",
-                                                                    "prepared_generator_path"} & set(overrides):
-                config.retain_generator_path = retain_generator  # same retain set: train its GAN once
-            self.retain_generator_of[config.output_dir] = config.retain_generator_path
+            if method == "multigan" and retain_generator and not sets_a_generator(overrides):
+                config.method_args = {**(as_dict(config.method_args) or {}),  # same retain set: train its GAN once
+                                      "retain_generator_path": retain_generator}
+            self.retain_generator_of[config.output_dir] = multigan_options(config).retain_generator_path
             result = self.run(config, lambda: copy.deepcopy(original), start, overrides, forget,
                               evaluate_original=index == 0)
             if index == 0:  # every run scores the original alike: report it once
@@ -299,9 +312,10 @@ class Benchmark(SeedPreparations):
             first_dir = os.path.join(base_dir, name)
             extra = dict(overrides)
             if method == "multigan" and spec.get("reuse_retain_generator", True) and \
-                    "prepared_generator_path" not in method_overrides:
-                extra["retain_generator_path"] = (self.retain_generator_of.get(first_dir)
-                                                  or os.path.join(first_dir, GENERATORS_DIR, "retain"))
+                    not multigan_options(configure(self.base, first_dir, seed, method, method_overrides)).prepared_path:
+                extra["method_args"] = merge_method_args(method_overrides.get("method_args"), {
+                    "retain_generator_path": (self.retain_generator_of.get(first_dir)
+                                              or os.path.join(first_dir, GENERATORS_DIR, "retain"))})
             config = configure(self.base, os.path.join(folder, name), seed, method, {**method_overrides, **extra})
             prepared_s = self.resolve_preparation(config, first_request=False)
             result = self.run(config, functools.partial(AutoModelForImageClassification.from_pretrained, first_dir),

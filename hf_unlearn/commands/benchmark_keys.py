@@ -23,6 +23,7 @@ from ..config import UnlearningConfig, public_config
 from ..constants import RESULTS_FILE
 from ..data import content_digest, find_columns
 from ..errors import DataError, UsageError
+from ..methods.multigan_options import LEGACY_OPTIONS, MultiGANOptions, get, legacy_values, without_moved
 from ..safety import write_json_atomic
 
 KEY_FILE = "benchmark_key.json"
@@ -118,6 +119,10 @@ def changed_settings(old: Any, new: Any, limit: int = 6) -> str:
 class ArtefactKeys:
     """Reuse or (re)make the artefacts under the benchmark's output folder `root`, by key."""
 
+    #: Multi-GAN's options of the benchmark's base config (old names): what every run's key held before they
+    #: moved into method_args (they were top-level fields of every config, whatever its method).
+    base_gan: dict[str, Any] | None = None
+
     def __init__(self, root: str, should_save: bool, log: Callable[[str], None], redo: bool = False):
         self.root = os.path.abspath(root)
         self.should_save, self.log, self.redo = should_save, log, redo
@@ -129,16 +134,18 @@ class ArtefactKeys:
         return self.keys[os.path.abspath(folder)]
 
     def get_or_make(self, folder: str, payload: dict[str, Any], finished_file: str, make: Callable[[], T],
-                    load: Callable[[], T]) -> T:
+                    load: Callable[[], T], aliases: tuple[dict[str, Any], ...] = ()) -> T:
         """`load()` when `folder` holds this artefact finished (`finished_file` is there) under the key of
-        `payload`; otherwise `make()` it and record the key once it is made. A finished artefact under another key
-        is emptied and made again only with `redo`; without it `UsageError` names it and nothing is removed."""
+        `payload` (or of one of its `aliases`: the same settings as an older layout wrote them); otherwise
+        `make()` it and record the key once it is made. A finished artefact under another key is emptied and made
+        again only with `redo`; without it `UsageError` names it and nothing is removed."""
         folder = os.path.abspath(folder)
         key = self.keys[folder] = artefact_key(payload)
         if os.path.isfile(os.path.join(folder, finished_file)):
             record = read_key_record(folder)
             stored = record.get("key")
-            if stored == key:
+            if stored == key or stored in {artefact_key(alias) for alias in aliases}:
+                self.keys[folder] = stored  # what later artefacts made from this one were keyed on
                 return load()
             changed = changed_settings(record.get("payload"), payload)
             if not self.redo:
@@ -176,10 +183,11 @@ class ArtefactKeys:
             folder = parent
         return {"artefact": self.keys[folder], "path": os.path.relpath(absolute, folder)}
 
-    def config_identity(self, config: UnlearningConfig) -> dict[str, Any]:
+    def config_identity(self, config: UnlearningConfig, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """A run's resolved config as it enters its key: the public fields but the `UNKEYED_FIELDS`, with the
-        paths to other artefacts (retain generator, earlier forget sets) as their `identity`."""
-        public = {k: v for k, v in public_config(config).items()
+        paths to other artefacts (retain generator, earlier forget sets) as their `identity`; in the layout keys
+        had before Multi-GAN's options moved into method_args (`old_layout`), so finished runs keep their keys."""
+        public = {k: v for k, v in old_layout(public_config(config), config, self.base_gan, overrides).items()
                   if k not in UNKEYED_FIELDS and not k.startswith(UNKEYED_PREFIXES)
                   and not (k in KEYED_WHEN_SET and v == KEYED_WHEN_SET[k])}
         for option, needs in ONLY_WITH.items():
@@ -194,3 +202,46 @@ class ArtefactKeys:
         if public.get("previous_forget_sets"):
             public["previous_forget_sets"] = [self.identity(p) for p in public["previous_forget_sets"]]
         return public
+
+
+def old_layout(public: dict[str, Any], config: UnlearningConfig, base_gan: dict[str, Any] | None,
+               overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """`public` (a config's public fields) as keys held it when Multi-GAN's options were top-level fields: the
+    options back under their old names (a multigan run's own; any other run's, the benchmark base's), and out
+    of method_args, which is then what the recipe's overrides gave (None when they gave none)."""
+    out = dict(public)
+    own = config.method_options if config.method == "multigan" else None
+    out.update(legacy_values(own) if own is not None else (base_gan or legacy_values(MultiGANOptions())))
+    if own is not None:
+        rest = without_moved(out.get("method_args"))
+        written = (overrides or {}).get("method_args", None)  # the recipe's own: {} from a grid, else its options
+        given = overrides is not None and "method_args" in overrides and (not written or without_moved(written))
+        out["method_args"] = rest if rest or given else None
+    return out
+
+
+def old_overrides(method: str, overrides: dict[str, Any], keep_empty: bool) -> dict[str, Any]:
+    """A recipe's overrides of a run as the old layout wrote them: Multi-GAN's options given in method_args back
+    under their old top-level names; the method_args left, when empty, kept as {} (a grid variant's) or dropped
+    (`keep_empty`: both are tried, the recipe cannot say which it was)."""
+    written = overrides.get("method_args")
+    if method != "multigan" or not isinstance(written, dict) or written == without_moved(written):
+        return overrides
+    out = {k: v for k, v in overrides.items() if k != "method_args"}
+    for name, path in LEGACY_OPTIONS.items():
+        try:
+            out[name] = get(written, path)
+        except KeyError:
+            continue
+    rest = without_moved(written)
+    if rest or keep_empty:
+        out["method_args"] = rest
+    return out
+
+
+def run_payloads(method: str, overrides: dict[str, Any], build: Callable[[dict[str, Any]], dict[str, Any]]
+                 ) -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]:
+    """A run's key payload (`build(overrides in the old layout)`) and its aliases: the other reading of the old
+    layout, where there are two."""
+    first, second = (build(old_overrides(method, overrides, keep)) for keep in (False, True))
+    return first, (() if second == first else (second,))

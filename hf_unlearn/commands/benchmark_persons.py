@@ -37,10 +37,11 @@ from ..audit.verdict_references import (
 )
 from ..constants import GENERATORS_DIR
 from ..evaluation import predict
+from ..methods.multigan_options import sets_a_generator
 from ..trainer import UnlearningTrainer
 from .arguments import DataArguments, as_dict, load_splits
 from .benchmark import Benchmark
-from .benchmark_keys import artefact_key, fingerprint
+from .benchmark_keys import artefact_key, fingerprint, run_payloads
 from .benchmark_plan import configure
 from .benchmark_prepare import PER_SEED
 from .experiment import request_seconds, scratch_setup
@@ -265,10 +266,11 @@ class PersonBenchmark(Benchmark):
         if verdict.get("references") == PER_SEED:  # the seed's verdict references (the stopping rule's target)
             config.verdict = {**verdict, "references": self.verdict_references(seed, original, self.persons[seed]).path}
         shared = self.retain_generators.get((seed, name))
-        if method == "multigan" and shared and not {"retain_generator_path", "prepared_generator_path"} & set(overrides):
-            config.retain_generator_path = shared  # trained once per seed (one-time), as the main benchmark does
-        payload = {"from": start, "method": method, "overrides": overrides, "person": person.to_dict(),
-                   "seed": seed, "config": self.keys.config_identity(config), **ident}
+        if method == "multigan" and shared and not sets_a_generator(overrides):  # trained once per seed (one-time),
+            config.method_args = {**(as_dict(config.method_args) or {}), "retain_generator_path": shared}  # as there
+        payload, aliases = run_payloads(method, overrides, lambda keyed: {
+            "from": start, "method": method, "overrides": keyed, "person": person.to_dict(), "seed": seed,
+            "config": self.keys.config_identity(config, keyed), **ident})  # keyed: the old layout's overrides
         sets = {"persons": self.train.select(person.rows), "retain": scored["retain"],
                 ("tune" if person.validation else "test"): scored["tune" if person.validation else "test"],
                 "population": scored["population"]}
@@ -299,7 +301,7 @@ class PersonBenchmark(Benchmark):
                 record = json.load(f)
             return {**record, "logits": dict(np.load(os.path.join(folder, LOGITS_FILE)))}
 
-        run = self.keys.get_or_make(folder, payload, RUN_FILE, make, load)
+        run = self.keys.get_or_make(folder, payload, RUN_FILE, make, load, aliases)
         trained = os.path.join(folder, GENERATORS_DIR, "retain")
         if method == "multigan" and (seed, name) not in self.retain_generators and os.path.isfile(
                 os.path.join(trained, "config.json")):

@@ -11,7 +11,8 @@ from typing import Any
 
 from ..config import UnlearningConfig, check_option
 from ..methods import get_method
-from .arguments import DataArguments, ScratchModelArguments
+from ..methods.multigan_options import merge_method_args, migrate_legacy, put
+from .arguments import DataArguments, ScratchModelArguments, as_dict
 
 
 @dataclass
@@ -112,8 +113,8 @@ def method_variants(methods: dict[str, Any], grid: dict[str, Any] | None) -> dic
                 chosen["method_args"] = dict(chosen.get("method_args") or {})
                 for key, value in zip(keys, values, strict=True):
                     for option in key.split("+"):  # "a+b": one axis setting both options to the same value
-                        if option.startswith("method_args."):
-                            chosen["method_args"][option.split(".", 1)[1]] = value
+                        if option.startswith("method_args."):  # a nested one too: method_args.gan.epochs
+                            put(chosen["method_args"], tuple(option.split(".")[1:]), value)
                         else:
                             chosen[option] = value
                 label = ",".join(f"{k.split('+')[0].split('.')[-1]}={v}" for k, v in zip(keys, values, strict=True))
@@ -122,19 +123,27 @@ def method_variants(methods: dict[str, Any], grid: dict[str, Any] | None) -> dic
 
 
 def configure(base: UnlearningConfig, output_dir: str, seed: int, method: str, overrides: dict[str, Any]) -> UnlearningConfig:
-    """A copy of `base` for one run: its folder, seed, method, and the method's overrides."""
+    """A copy of `base` for one run: its folder, seed, method, and the method's overrides. The base's method_args
+    reach the runs of the same method (Multi-GAN's GAN settings, say), under the overrides' own."""
+    overrides = migrate_legacy(overrides, method, "the benchmark recipe")  # old names: one release more
     config = copy.deepcopy(base)
     config.output_dir = output_dir
     config.seed = seed
     config.method = method
-    for key in FORGET_KEYS + ("previous_forget_sets", "retain_generator_path"):
+    for key in FORGET_KEYS + ("previous_forget_sets",):
         if key not in overrides:
             setattr(config, key, getattr(base, key) if key == "forget_seed" else None)
+    inherited = {k: v for k, v in (as_dict(base.method_args) or {}).items() if k != "retain_generator_path"} \
+        if method == base.method else {}
+    config.method_args = merge_method_args(inherited, overrides["method_args"]) if "method_args" in overrides \
+        else (inherited or None)
     for key, value in overrides.items():
+        if key == "method_args":
+            continue
         if not hasattr(config, key):
             raise ValueError(f"Unknown option {key!r} in the benchmark recipe (for {method}).")
         setattr(config, key, check_option(key, value))
-    config.resolve_request_budget()  # as a config made from these options resolves it
+    config.resolve_request_budget()  # as a config made from these options resolves it (and checks method_args)
     return config
 
 

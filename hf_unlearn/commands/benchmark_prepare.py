@@ -1,4 +1,4 @@
-"""The benchmark's once-per-seed preparations: Multi-GAN's prepared generator (`prepared_generator_path:
+"""The benchmark's once-per-seed preparations: Multi-GAN's prepared generator (`method_args.prepared_path:
 per_seed`) and amun's adversarial set (`method_args.prepared_path: per_seed`), each made once from the seed's
 original and training set, reused by every variant, setting and request that asks for it while its key holds,
 and counted as one-time cost (`prepared_s` of a record), apart from each request's own."""
@@ -18,12 +18,14 @@ from ..methods.adversarial import ATTACK_FIELDS, AdversarialSet, load_adversaria
 from ..methods.adversarial import PREPARATION_FILE as ADVERSARIAL_FILE
 from ..methods.amun import AmunOptions
 from ..methods.base import parse_method_args
+from ..methods.multigan_options import legacy_values
 from .arguments import as_dict
 from .benchmark_keys import artefact_key
 
-#: `prepared_generator_path: per_seed` in a method's settings: the seed's preparation, made by the benchmark.
+#: `method_args.prepared_path: per_seed` in a method's settings: the seed's preparation, made by the benchmark.
 PER_SEED = "per_seed"
-#: Options a preparation depends on (besides the original model and the data).
+#: Options a preparation depends on (besides the original model and the data), in their old top-level names (the
+#: preparation's key, unchanged since they moved into Multi-GAN's method_args).
 PREPARATION_FIELDS = ("gan_latent_dim", "gan_generator_channels", "gan_discriminator_channels", "gan_resolution",
                       "gan_epochs", "gan_min_steps", "gan_batch_size", "gan_learning_rate", "gan_beta1", "gan_beta2",
                       "bf16", "fp16")
@@ -37,15 +39,17 @@ class SeedPreparations:
 
     def prepared(self, seed: int, original: torch.nn.Module | None = None) -> Preparation:
         """The data generator of `seed`'s original and training set, prepared once (`hf-unlearn prepare`) and
-        used by every variant asking `prepared_generator_path: per_seed`, in every setting and request; reused
+        used by every variant asking `method_args.prepared_path: per_seed`, in every setting and request; reused
         while its key (the original's, the GAN options) holds. Its cost is one-time: `prepared_s` of a record."""
         if seed in self.preparations:
             return self.preparations[seed]
         folder = os.path.join(self.root, f"seed{seed}", "prepared")
         config = copy.deepcopy(self.base)
         config.seed = seed
+        config.method, config.method_args = "multigan", as_dict(config.method_args) if config.method == "multigan" else None
+        values = {**legacy_values(config.method_options), "bf16": config.bf16, "fp16": config.fp16}
         payload = {"original": artefact_key(self.scratch_identity(seed)),
-                   "gan": {k: getattr(config, k) for k in PREPARATION_FIELDS}, "seed": seed}
+                   "gan": {k: values[k] for k in PREPARATION_FIELDS}, "seed": seed}
 
         def make() -> Preparation:
             model = original if original is not None else self.original(seed)[0]
@@ -82,7 +86,7 @@ class SeedPreparations:
 
     def resolve_preparation(self, config: UnlearningConfig, original: torch.nn.Module | None = None,
                             first_request: bool = True) -> float:
-        """`prepared_generator_path: per_seed` (amun: `method_args.prepared_path: per_seed`) becomes this seed's
+        """`method_args.prepared_path: per_seed` (multigan, amun) becomes this seed's
         preparation; its one-time seconds (else 0). A second request starts from an unlearned model, which has
         other adversarial examples than the original: its amun run attacks its own forget rows."""
         method_args = as_dict(config.method_args) or {}
@@ -93,8 +97,8 @@ class SeedPreparations:
             adversarial = self.prepared_adversarial(config.seed, method_args, original)
             config.method_args = {**method_args, "prepared_path": adversarial.path}
             return float(adversarial.record["preparation_s"])
-        if config.prepared_generator_path != PER_SEED:
+        if config.method != "multigan" or method_args.get("prepared_path") != PER_SEED:
             return 0.0
         preparation = self.prepared(config.seed, original)
-        config.prepared_generator_path = preparation.path
+        config.method_args = {**method_args, "prepared_path": preparation.path}
         return float(preparation.record["preparation_s"])

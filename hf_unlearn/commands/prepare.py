@@ -1,6 +1,6 @@
 """`hf-unlearn prepare RECIPE.yaml`: train the data generator of a trained model and its training set once (the
 recipe's `model_name_or_path` and data), so that every later Multi-GAN deletion request on that model trains
-no GAN from scratch. Written to `prepared_generator_path` (the folder requests then read), else `output_dir`;
+no GAN from scratch. Written to `method_args.prepared_path` (the folder requests then read), else `output_dir`;
 with `push_to_hub`, also uploaded into `prepared_generator/` of `hub_model_id` (the model's own repository).
 
 With `method: amun`: the adversarial example of every training image instead (`methods/adversarial.py`),
@@ -16,6 +16,7 @@ from ..config import UnlearningConfig, parse_verdict
 from ..data import ImageTransform, model_num_channels
 from ..errors import UsageError
 from ..gan.preparation import prepare_generator
+from ..methods.multigan_options import multigan_options
 from ..safety import load_pretrained
 from .arguments import RunArguments, load_splits
 
@@ -32,16 +33,17 @@ def prepare_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[
     verdict = parse_verdict(config.verdict)
     if verdict.references:
         record = prepare_references(run_args, config, model, train, verdict)
-        if not config.prepared_generator_path:  # only the references were asked for
+        if not multigan_options(config).prepared_path:  # only the references were asked for
             return record
-    out = config.prepared_generator_path or config.output_dir
-    preparation = prepare_generator(model, config, train, out, model_source=run_args.model_name_or_path,
+    out = multigan_options(config).prepared_path or config.output_dir
+    preparation = prepare_generator(model, config, train, out, options=multigan_options(config),
+                                    model_source=run_args.model_name_or_path,
                                     dataset_name=run_args.dataset_name, command=run_args.command)
     record = preparation.record
     if config.should_save:
         print(f"[hf-unlearn] generator prepared in {record['preparation_s']:.1f}s on {record['num_rows']} of "
               f"{record['num_train']} training rows: {preparation.path}\n"
-              f"Deletion requests on this model use it with `prepared_generator_path: {preparation.path}` "
+              f"Deletion requests on this model use it with `method_args: {{prepared_path: {preparation.path}}}` "
               "(method multigan).", flush=True)
     if config.push_to_hub and config.should_save:  # beside the model it serves, in its repository
         from ..publish import PREPARED_DIR, push_preparation
@@ -50,7 +52,7 @@ def prepare_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[
                          private=config.hub_private_repo, revision=config.hub_revision)
         print(f"[hf-unlearn] pushed to {config.hub_model_id}/{PREPARED_DIR}: download it with "
               f"huggingface_hub.snapshot_download({config.hub_model_id!r}, allow_patterns='{PREPARED_DIR}/*') and "
-              "point prepared_generator_path at that folder.", flush=True)
+              "point method_args.prepared_path at that folder.", flush=True)
     return record
 
 

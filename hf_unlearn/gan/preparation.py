@@ -38,7 +38,7 @@ from ..safety import (
 )
 from .discriminator import DCGANDiscriminator
 from .generator import DCGANGenerator
-from .train import GANImages, GANSettings, default_gan_resolution, train_gan
+from .train import GANImages, default_gan_resolution, train_gan
 
 PREPARATION_FILE = "preparation.json"
 ROWS_FILE = "rows.npy"
@@ -73,7 +73,7 @@ class Preparation:
         return int(np.isin(np.asarray(rows, dtype=np.int64), self.rows).sum())
 
     def check(self, data_sha256: str, model_sha256: str, lineage: list[str] | tuple[str, ...] = (),
-              option: str = "prepared_generator_path") -> None:
+              option: str = "method_args.prepared_path") -> None:
         """Refuse a preparation made for other training data or another model, naming the option and the fix.
         `lineage`: the weights of the models this one was unlearned from (`model_lineage`): a sequential request
         on an unlearned model may use the preparation of the model it came from."""
@@ -101,7 +101,7 @@ def model_lineage(source: str | None, limit: int = 100) -> list[str]:
     return chain
 
 
-def load_preparation(path: str, option: str = "prepared_generator_path") -> Preparation:
+def load_preparation(path: str, option: str = "method_args.prepared_path") -> Preparation:
     """The preparation in folder `path`, or an error naming `option` when the folder holds none."""
     record_file = os.path.join(path, PREPARATION_FILE)
     missing = [name for name in (PREPARATION_FILE, ROWS_FILE, "generator/config.json", "discriminator/config.json")
@@ -117,11 +117,13 @@ def load_preparation(path: str, option: str = "prepared_generator_path") -> Prep
     return Preparation(os.path.abspath(path), record)
 
 
-def prepare_generator(model: Any, args: Any, train_dataset: Any, output_dir: str, *, model_source: str | None = None,
-                      dataset_name: str | None = None, command: str | None = None) -> Preparation:
+def prepare_generator(model: Any, args: Any, train_dataset: Any, output_dir: str, *, options: Any = None,
+                      model_source: str | None = None, dataset_name: str | None = None,
+                      command: str | None = None) -> Preparation:
     """Train the data generator of `model` and its training set `train_dataset` once and save it in `output_dir`.
 
-    `args` is an `UnlearningConfig`: its `gan_*` options size and train the GAN (`gan_epochs` passes over the
+    `args` is an `UnlearningConfig`; `options` Multi-GAN's (default: `args.method_options`, a multigan config's):
+    their `gan` settings size and train the GAN (`epochs` passes over the
     training rows, seed `args.seed`), `image_column` / `label_column` find the columns, and the rows of its
     `previous_forget_sets` (requests already unlearned) are left out, so a generator prepared after a request
     never sees the rows it forgot. `output_dir` must lie apart from the model's and the data's folders.
@@ -140,9 +142,10 @@ def prepare_generator(model: Any, args: Any, train_dataset: Any, output_dir: str
     data_sha256 = content_digest(full, verify="training set")  # as a request computes it
     images = full.select(rows)
     mode, size = common_image_format(images)
-    resolution = args.gan_resolution or default_gan_resolution(size)
+    options = options if options is not None else args.method_options  # the GAN's settings and resolution
+    resolution = options.resolution or default_gan_resolution(size)
     channels = 1 if mode == "L" else 3
-    settings = GANSettings.from_config(args)
+    settings = options.gan
     precision = "bf16" if args.bf16 else ("fp16" if args.fp16 else "no")
 
     start = time.perf_counter()

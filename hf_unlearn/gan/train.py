@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,36 +19,7 @@ from ..distributed import sync_batchnorm as sync_batchnorm_layers
 from ..errors import GANTrainingError
 from .discriminator import DCGANDiscriminator
 from .generator import DCGANGenerator
-
-
-@dataclass
-class GANSettings:
-    """Hyperparameters of one DCGAN training run (the authors' defaults)."""
-
-    latent_dim: int = 100
-    generator_channels: int = 64
-    discriminator_channels: int = 64
-    epochs: float = 20.0
-    min_steps: int = 300
-    batch_size: int = 128
-    learning_rate: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-
-    @classmethod
-    def from_config(cls, config: Any) -> GANSettings:
-        """Read the `gan_*` fields of an `UnlearningConfig`."""
-        return cls(
-            latent_dim=config.gan_latent_dim,
-            generator_channels=config.gan_generator_channels,
-            discriminator_channels=config.gan_discriminator_channels,
-            epochs=config.gan_epochs,
-            min_steps=config.gan_min_steps,
-            batch_size=config.gan_batch_size,
-            learning_rate=config.gan_learning_rate,
-            beta1=config.gan_beta1,
-            beta2=config.gan_beta2,
-        )
+from .settings import GANSettings
 
 
 def default_gan_resolution(image_size: tuple[int, int], cap: int = 64) -> int:
@@ -223,7 +193,7 @@ def train_gan(images: GANImages | torch.utils.data.Dataset | torch.Tensor, setti
             if not (torch.isfinite(loss_d) and torch.isfinite(loss_g)):
                 raise GANTrainingError(
                     f"{description} training diverged at step {step} (loss_D={loss_d.item()}, loss_G={loss_g.item()}). "
-                    "Lower --gan_learning_rate or run without bf16, then run the same command again."
+                    "Lower method_args.gan.learning_rate or run without bf16, then run the same command again."
                 )
             step += 1
             progress.update(1)

@@ -19,7 +19,7 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
-from ..options import OptionError, coerce_dataclass
+from ..options import OptionError, build_dataclass
 
 if TYPE_CHECKING:
     from ..evaluation import Predictions
@@ -70,6 +70,11 @@ class UnlearningMethod:
     def __init__(self, trainer: UnlearningContext):
         self.trainer = trainer
         self.options = parse_method_args(self.Options, trainer.args.method_args, self.name)
+
+    @classmethod
+    def default_retain_per_forget(cls, options: Any) -> float | None:
+        """Real retain rows per forget row a request fine-tunes on when the config gives no budget (None: all)."""
+        return None
 
     def validate(self) -> None:
         """Raise before any training if this method cannot run on the trainer's data and config."""
@@ -128,8 +133,7 @@ def parse_method_args(options_class: type, method_args: dict | str | None, metho
             f"method_args {unknown} are not options of method {method!r}; its options are "
             f"{sorted(known) or 'none'} (see `hf-unlearn methods`)."
         )
-    options = options_class(**values)
-    coerce_dataclass(options, names=set(values), label="method_args.")
+    options = build_dataclass(options_class, values, label="method_args.")  # types, nested options, ranges
     check = getattr(options, "check", None)
     if check is not None:
         check()

@@ -33,6 +33,7 @@ from ..gan.preparation import Preparation, load_preparation, model_lineage
 from ..options import OptionError
 from ..synthesis import combine_sources, invert_labels, with_source
 from .base import UnlearningMethod
+from .multigan_options import PREPARED_RETAIN_PER_FORGET, MultiGANOptions
 from .registry import register_method
 
 TRAINING_KEY_FILE = "training_key.json"
@@ -54,60 +55,66 @@ class MultiGAN(UnlearningMethod):
 
     name = "multigan"
     paper = 'Hatua, Nguyen & Sung, 2024'
+    Options = MultiGANOptions
 
     preparation: Preparation | None = None
 
+    @classmethod
+    def default_retain_per_forget(cls, options: MultiGANOptions) -> float | None:
+        """On a prepared generator: `PREPARED_RETAIN_PER_FORGET` real retain rows per forget row (measured)."""
+        return PREPARED_RETAIN_PER_FORGET if options.prepared_path else None
+
     def validate(self) -> None:
-        args = self.trainer.args
-        path = args.retain_generator_path
+        path = self.options.retain_generator_path
         if path is not None and not os.path.isfile(os.path.join(path, "config.json")):
             raise FileNotFoundError(
-                f"retain_generator_path {path!r} holds no generator (config.json missing). Point it at the "
+                f"method_args.retain_generator_path {path!r} holds no generator (config.json missing). Point it at the "
                 f"`{GENERATORS_DIR}/retain` folder of an earlier run, or leave it unset to train one."
             )
-        if args.prepared_generator_path:  # before any work: the preparation exists and is this model's and data's
-            self.preparation = load_preparation(args.prepared_generator_path)
+        if self.options.prepared_path:  # before any work: the preparation exists and is this model's and data's
+            self.preparation = load_preparation(self.options.prepared_path)
             model = self.trainer.input_model
             self.preparation.check(self.trainer.data_sha256, model["weights_sha256"], model_lineage(model["source"]))
             made = self.preparation.record["resolution"]
-            if args.gan_resolution is not None and args.gan_resolution != made:
-                raise OptionError(f"gan_resolution = {args.gan_resolution} but the generator at prepared_generator_path "
-                                  f"makes {made}px images: leave gan_resolution unset, or prepare again with it.")
+            if self.options.resolution is not None and self.options.resolution != made:
+                raise OptionError(f"method_args.resolution = {self.options.resolution} but the generator at method_args."
+                                  f"prepared_path makes {made}px images: leave resolution unset, or prepare again "
+                                  "with it.")
 
     # ------------------------------------------------------------------ generators
     def _data_format(self) -> tuple[str, tuple[int, int], int]:
         """(mode, size, GAN resolution) of the synthetic images, from the images both GANs learn (forget, then
         retain): "RGB" if any is in colour, else "L"; the most common size, so that one huge image does not
-        size every sample (and slow the run tenfold); the resolution from that size unless `gan_resolution`.
+        size every sample (and slow the run tenfold); the resolution from that size unless `method_args.resolution`.
         On data of one size and mode, that is the first forget image's, as before."""
         if self.preparation is not None:  # the prepared generator's format (it learned the whole training set)
             record = self.preparation.record
             return record["mode"], tuple(record["image_size"]), record["resolution"]
         mode, size = common_image_format(self.trainer.forget_dataset, self.trainer.retain_dataset)
-        resolution = self.trainer.args.gan_resolution or default_gan_resolution(size)
+        resolution = self.options.resolution or default_gan_resolution(size)
         return mode, size, resolution
 
     def _generator(self, part: str, dataset: Dataset, resolution: int, channels: int) -> DCGANGenerator:
         args = self.trainer.args
-        if part == "retain" and args.retain_generator_path:
-            generator = DCGANGenerator.from_pretrained(args.retain_generator_path)
+        if part == "retain" and self.options.retain_generator_path:
+            generator = DCGANGenerator.from_pretrained(self.options.retain_generator_path)
             if (generator.config.num_channels, generator.config.resolution) != (channels, resolution):
                 raise ValueError(
-                    f"The retain generator at {args.retain_generator_path} makes {generator.config.num_channels}-channel "
+                    f"The retain generator at {self.options.retain_generator_path} makes {generator.config.num_channels}-channel "
                     f"{generator.config.resolution}px images but this data needs {channels}-channel {resolution}px: "
-                    "train it on this dataset (leave retain_generator_path unset)."
+                    "train it on this dataset (leave method_args.retain_generator_path unset)."
                 )
-            self.trainer.log_phase(f"gan_{part}", 0.0, reused=args.retain_generator_path)
+            self.trainer.log_phase(f"gan_{part}", 0.0, reused=self.options.retain_generator_path)
             return generator
         if self.preparation is not None:  # no GAN from scratch: the prepared one, or a copy adapted to the forget set
             if part == "retain":
                 self.trainer.log_phase("gan_retain", 0.0, prepared=self.preparation.path)
                 return self.preparation.generator()
             start_pair: tuple[Any, Any] | None = (self.preparation.generator(), self.preparation.discriminator())
-            steps: int | None = args.gan_adapt_steps
+            steps: int | None = self.options.adapt_steps
         else:
             start_pair, steps = None, None
-        settings = GANSettings.from_config(args)
+        settings = self.options.gan
         seed = args.seed + (0 if part == "retain" else 1)
         precision = "bf16" if args.bf16 else ("fp16" if args.fp16 else "no")
         key = self._training_key(part, settings, seed, resolution, channels, precision)
@@ -148,7 +155,7 @@ class MultiGAN(UnlearningMethod):
         if self.preparation is not None:  # adapted from a prepared pair for this many steps
             payload["prepared"] = {"rows": self.preparation.record["rows_sha256"],
                                    "model": self.preparation.record["model_sha256"],
-                                   "steps": self.trainer.args.gan_adapt_steps}
+                                   "steps": self.options.adapt_steps}
         payload = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -159,8 +166,8 @@ class MultiGAN(UnlearningMethod):
         mode, size, resolution = self._data_format()
         channels = 1 if mode == "L" else 3
         num_classes = trainer.num_labels
-        n_retain = len(forget) if args.num_synthetic_retain is None else args.num_synthetic_retain
-        n_forget = len(forget) if args.num_synthetic_forget is None else args.num_synthetic_forget
+        n_retain = len(forget) if self.options.num_synthetic_retain is None else self.options.num_synthetic_retain
+        n_forget = len(forget) if self.options.num_synthetic_forget is None else self.options.num_synthetic_forget
         # a GAN whose samples are not asked for is not trained; a class request on a prepared generator takes
         # its synthetic forget images from the prepared one too (those the original model puts in the classes)
         by_class = self.preparation is not None and trainer.forget_set.kind == "classes"
@@ -173,7 +180,7 @@ class MultiGAN(UnlearningMethod):
 
         forget_preds = trainer.original_predictions("forget", forget)
         parts["forget"] = with_source(forget, "forget", invert_labels(
-            forget_preds.labels, num_classes, args.label_inversion, forget_preds.probabilities, seed=args.seed))
+            forget_preds.labels, num_classes, self.options.label_inversion, forget_preds.probabilities, seed=args.seed))
 
         if by_class:
             forget_classes = np.unique(np.asarray(forget["label"]))
@@ -188,7 +195,7 @@ class MultiGAN(UnlearningMethod):
                 continue
             synthetic = images_to_dataset(images, preds.predicted)
             if part == "synthetic_forget":
-                inverted = invert_labels(preds.predicted, num_classes, args.label_inversion, preds.probabilities,
+                inverted = invert_labels(preds.predicted, num_classes, self.options.label_inversion, preds.probabilities,
                                          seed=args.seed + 1)
                 parts[part] = with_source(synthetic, part, inverted)
             else:
@@ -200,7 +207,7 @@ class MultiGAN(UnlearningMethod):
             os.makedirs(os.path.join(args.output_dir, GENERATORS_DIR), exist_ok=True)
             with open(os.path.join(args.output_dir, GENERATORS_DIR, "synthesis.json"), "w") as f:
                 json.dump({"resolution": resolution, "mode": mode, "image_size": list(size),
-                           "label_inversion": args.label_inversion, "counts": counts}, f, indent=2)
+                           "label_inversion": self.options.label_inversion, "counts": counts}, f, indent=2)
         return combined
 
     def counts(self) -> dict[str, int]:

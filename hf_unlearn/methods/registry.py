@@ -43,10 +43,25 @@ def get_method(name: str) -> type[UnlearningMethod]:
     return _METHODS[name]
 
 
-def describe_options(options_class: type) -> list[tuple[str, Any, str]]:
-    """(name, default, help) of each option of a method."""
-    return [(f.name, f.default_factory() if f.default is dataclasses.MISSING else f.default,  # type: ignore[misc]
-             f.metadata.get("help", "")) for f in dataclasses.fields(options_class)]
+def describe_options(options_class: type, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """(name, default, help) of each option of a method; a nested group of options (Multi-GAN's `gan`) one by one,
+    as `gan.epochs`. The help names the allowed range and values where the option declares them."""
+    from ..options import field_choices
+
+    rows = []
+    for f in dataclasses.fields(options_class):
+        if f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
+            rows += describe_options(f.default_factory, f"{prefix}{f.name}.")  # nested options  # type: ignore[arg-type]
+            continue
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+        help_text = f.metadata.get("help", "")
+        if "range" in f.metadata:
+            help_text += f" Allowed: {f.metadata['range'][1]}."
+        choices = field_choices(f)
+        if choices is not None:
+            help_text += f" Choices: {', '.join(map(str, choices))}."
+        rows.append((prefix + f.name, default, help_text))
+    return rows
 
 
 def describe_methods() -> str:
@@ -74,8 +89,7 @@ def describe_methods_markdown() -> str:
              "and make-up of its batches, its loss and its reduction): its file under `hf_unlearn/methods/` names the "
              "reference code and every deliberate difference, and `tests/test_method_references.py` pins each loss "
              "and schedule. No method clips gradients unless `max_grad_norm` is set (none of the reference codes "
-             "clips). Multi-GAN's own options are top-level `UnlearningConfig` fields today (`gan_*`, "
-             "`num_synthetic_*`, `label_inversion`, ...: [the method and its options](multigan.md)).", "",
+             "clips). Multi-GAN's GAN settings are its `method_args.gan` ([the method and its options](multigan.md)).", "",
              "| method | what it does | paper |", "|---|---|---|"]
     for name in available_methods():
         cls = get_method(name)
