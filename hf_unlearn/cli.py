@@ -28,6 +28,10 @@ def run_recipe_command(argv: list[str]) -> int:
 
     name = argv[0]
     recipe = read_recipe(argv[1]) if len(argv) > 1 and argv[1].endswith((".yaml", ".yml")) else None  # fast checks
+    if len(argv) > 1 and argv[1] not in ("-h", "--help"):
+        from .config_options import check_values
+
+        check_values(recipe or {}, argv[2:] if recipe is not None else argv[1:])  # a bad value: refused now
     _quiet_datasets()
     from .config import UnlearningConfig
     module_name, arguments_name, function_name = RECIPE_COMMANDS[name]

@@ -2,36 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from transformers import TrainingArguments
 
+from .config_options import INHERITED_LIMITS, UnlearningOptions
+from .constants import STOP_RULES
 from .forget import FORGET_OPTIONS, ForgetSet
 from .gate import parse_gate
 from .methods.base import parse_method_args
 from .methods.multigan_options import LEGACY_OPTIONS, migrate_legacy
-from .methods.registry import BUILTIN_METHODS, get_method
+from .methods.registry import get_method
 from .mia.equivalence import VerdictOptions
 from .options import (
     OptionError,
-    at_least,
     check_range,
     coerce,
     coerce_dataclass,
-    non_negative,
-    positive,
-    unit_interval,
 )
 from .safety import is_secret_key
-from .stopping import STOP_RULES
 
 
 @dataclass
-class UnlearningConfig(TrainingArguments):
+class UnlearningConfig(UnlearningOptions, TrainingArguments):
     """Configuration of an unlearning run.
 
     The fine-tuning defaults follow Hatua, Nguyen & Sung (2024): SGD with momentum 0.9, weight decay 5e-4
@@ -39,281 +37,7 @@ class UnlearningConfig(TrainingArguments):
     in BENCHMARKS.md; every field can be set from a YAML recipe or the command line.
     """
 
-    # ----- method -----
-    method: str = field(
-        default="multigan",
-        metadata={"help": f"Unlearning method, by registered name: {', '.join(BUILTIN_METHODS)}, or one registered "
-                          "with hf_unlearn.methods.register_method (`hf-unlearn methods` describes each)."},
-    )
-
-    method_args: dict | str | None = field(
-        default=None,
-        metadata={"help": "The method's own options, e.g. {\"retain_weight\": 0.99} for neggrad_plus or "
-                          "{\"mask_ratio\": 0.5} for salun (JSON on the command line); `hf-unlearn methods` lists them."},
-    )
-
-    # ----- forget set (exactly one of forget_indices, _classes, _fraction, _where, _images, _file, _filter) -----
-    forget_indices: list[int] | None = field(
-        default=None, metadata={"help": "Row indices of the training set to forget."}
-    )
-    forget_classes: list[str] | None = field(
-        default=None, metadata={"help": "Class names or integer ids whose every training image is forgotten."}
-    )
-    forget_fraction: float | None = field(
-        default=None,
-        metadata={"help": "Forget this fraction (0 < f < 1) of the training set, drawn at random with `forget_seed`."},
-    )
-    forget_seed: int = field(default=0, metadata={"help": "Seed of the random forget-set draw."})
-    forget_where: dict | str | None = field(
-        default=None,
-        metadata={"help": "A person- or id-level request: forget every row whose value in a column is one of the "
-                          "given values, e.g. {\"user_id\": [\"u17\", \"u42\"]} (JSON on the command line; several "
-                          "columns: rows matching any). A column the training set lacks, or a value matching no row, "
-                          "is an error naming it. The card reports each value's rows as a group, anonymised."},
-    )
-    forget_images: list[str] | None = field(
-        default=None,
-        metadata={"help": "Forget the training rows holding these images: a folder, image files, or the parquet file "
-                          "of a dataset with an image column. Matched by "
-                          "decoded pixels (same size and 8-bit RGB values), so a losslessly re-encoded copy (another "
-                          "format, compression or metadata) matches; a resized or re-compressed (JPEG) copy does not. "
-                          "Images that match no row are listed and the request refused (see forget_images_partial)."},
-    )
-    forget_images_partial: bool = field(
-        default=False,
-        metadata={"help": "With forget_images: forget the images that match training rows and report the others "
-                          "(counted in the results and the ledger) instead of refusing the request."},
-    )
-    forget_file: str | None = field(
-        default=None,
-        metadata={"help": "A forget-spec file: .txt (one id per line, # comments), .csv (a header row) or .json (a "
-                          "list, or {\"user_id\": [...]}). Its values are row indices when the column is `index` "
-                          "(the default for a headerless list), else values of that column, as forget_where."},
-    )
-    forget_file_column: str | None = field(
-        default=None,
-        metadata={"help": "With forget_file: the dataset column its values are (e.g. user_id; `index` for row "
-                          "numbers); default: the CSV header or JSON key, else `index`."},
-    )
-    forget_filter: str | None = field(
-        default=None,
-        metadata={"help": "Forget every row a filter over the dataset's columns selects, e.g. 'source == \"scraped\"' "
-                          "or 'licence in [\"cc-by-nc\"] and year < 2020' (comparisons, in, and / or / not; ISO dates "
-                          "compare with date columns; nothing is run as code). A filter selecting no row is an error."},
-    )
-    ledger_override: str | None = field(
-        default=None,
-        metadata={"help": "Go on although the model's deletion history does not hold (a ledger that does not parse or "
-                          "whose chain is broken, weights that are not its last request's output, an earlier request's "
-                          "files without a ledger): the reason you give is recorded in the new ledger entry and shown "
-                          "on the card. Default: such a request is refused before any work."},
-    )
-    previous_forget_sets: list[str] | None = field(
-        default=None,
-        metadata={"help": "Sequential deletion requests: `forget_set.json` files (or output folders) of earlier "
-                          "requests already unlearned from this model. Their rows leave the retain set."},
-    )
-
-    # ----- data columns -----
-    image_column: str | None = field(
-        default=None, metadata={"help": "Image column of the dataset (default: the first `datasets.Image` column)."}
-    )
-    label_column: str | None = field(
-        default=None, metadata={"help": "Label column of the dataset (default: the first `ClassLabel` column)."}
-    )
-
-    # ----- the fine-tuning set's budget (Multi-GAN's own options: method_args, `hf-unlearn methods`) -----
-    num_retain_samples: int | None = field(
-        default=None,
-        metadata={"help": "Real retain images in the fine-tuning set (default: all of them), drawn at random with the seed."},
-    )
-    retain_samples_per_forget: float | None = field(
-        default=None,
-        metadata={"help": "A fine-tuning budget that scales with the request: this many real retain images per "
-                          "forget image (e.g. 2: twice the forget set), drawn at random with the seed; default: "
-                          "all of them, or the method's own default (Multi-GAN with method_args.prepared_path: 8, "
-                          "the best of 2, 4, 6, 8 on CIFAR-10 "
-                          "validation, both forget settings: docs/benchmarks/prepared.md). Exclusive with "
-                          "num_retain_samples."},
-    )
-
-    min_train_steps: int | None = field(
-        default=None,
-        metadata={"help": "A floor on the fine-tuning's optimizer steps, for small requests: when num_train_epochs "
-                          "over the method's fine-tuning set gives fewer, the epochs are raised to reach it (the "
-                          "schedule spans the raised budget; max_steps, when set, wins). Default: none."},
-    )
-
-    # ----- evaluation -----
-    eval_retain_samples: int | None = field(
-        default=2000,
-        metadata={"help": "Retain images scored in the evaluation (random, seeded); None scores all of them."},
-    )
-    mia_splits: int = field(default=10, metadata={"help": "Cross-validation splits of the membership-inference attack."})
-
-    # ----- stopping rule (any method) -----
-    stop_when: str | None = field(
-        default=None,
-        metadata={"help": "`indistinguishable`: stop fine-tuning when the forget set looks like data the model never "
-                          "saw, as it would to a model retrained without it. Every `stop_check_steps` the forget rows "
-                          "are compared with held-out rows of the same classes (the trainer's `holdout_dataset`, "
-                          "`--holdout_split` on the command line: never the test split; against verdict references when "
-                          "verdict.references is set) by the verdict's equivalence test, its alpha split over the checks; "
-                          "fine-tuning stops when the verdict certifies the forget set and the held-out accuracy is within "
-                          "stop_accuracy_drop of the original's (class "
-                          "requests: when the class is no longer predicted; sequential requests: every earlier forget "
-                          "set is checked too), or when the interval falls below 0.5 (over-forgotten: the model goes "
-                          "back to the check closest to the targets). Never runs past the budget (num_train_epochs / "
-                          "max_steps). Default: off (the fixed budget); `none` turns a recipe's rule off."},
-    )
-    stop_check_steps: float = field(
-        default=0.25,
-        metadata={"help": "With stop_when: check every N fine-tuning steps (N >= 1), or every fraction N of the "
-                          "budget (0 < N < 1, like eval_steps). Default 0.25: 4 checks."},
-    )
-    stop_max_samples: int = field(
-        default=800,
-        metadata={"help": "With stop_when: forget rows and held-out rows scored at each check (seeded samples of "
-                          "at most this many each): more rows, a tighter interval and a costlier check."},
-    )
-    stop_confidence: float = field(
-        default=0.95, metadata={"help": "Deprecated and ignored: the rule stops when the verdict certifies the forget "
-                                        "set, at the verdict's alpha split over its checks (set verdict: {alpha: ...})."}
-    )
-    stop_accuracy_drop: float = field(
-        default=3.0,
-        metadata={"help": "With stop_when: the most the held-out accuracy (every class but a forgotten one) may fall "
-                          "below the original model's on the same rows, in points, for the rule to stop. A retrained "
-                          "model keeps about the original's accuracy on unseen data; a model broken by fine-tuning "
-                          "would otherwise pass, as it treats forget and held-out rows alike (both wrong)."},
-    )
-    stop_class_accuracy_drop: float | None = field(
-        default=None,
-        metadata={"help": "With stop_when: also the most the held-out accuracy of the forget rows' own classes may "
-                          "fall below the original's on the same rows, in points (default: not checked). A person's "
-                          "photos are close to each other; fine-tuning them away can take their whole class with "
-                          "them (on CIFAR-10 a cluster of 30 photos took its class's held-out accuracy from about 60 "
-                          "to 40 percent in 3 steps, while the loss attack saw nothing: forget and held-out rows fell "
-                          "together), which retraining never does. Counts in the distance the rule keeps the closest "
-                          "check by."},
-    )
-    stop_keep_closest: bool = field(
-        default=False,
-        metadata={"help": "With stop_when: when the budget runs out before any check meets the targets, go back to "
-                          "the check closest to them (default: end at the budget, as without the rule: keeping the "
-                          "closest check made finetune worse on CIFAR-10; docs/benchmarks/stopping.md)."},
-    )
-    stop_class_rate: float = field(
-        default=0.01,
-        metadata={"help": "With stop_when on a class request: the largest share of the forgotten class's rows "
-                          "(forget and held-out) still predicted as that class when the rule stops."},
-    )
-
-    verdict: dict | str | None = field(
-        default=None,
-        metadata={"help": "The verdict: an equivalence test that the forget set is treated as a model that never saw it "
-                          "would treat it, within a margin (results, card, push gate, stopping rule). Options: margin "
-                          "(0.1, on the attack's AUC), alpha (0.05), power (0.9: below the size a model at the target "
-                          "passes with this probability the verdict is 'cannot certify'), references (folder of "
-                          "verdict references from `hf-unlearn prepare`: needed for any request not drawn at random, "
-                          "e.g. a person's photos), population_samples (2000 held-out rows), class_rate (0.01); for "
-                          "`hf-unlearn prepare`: folds (4), group_column (the person column). Needs held-out rows "
-                          "(holdout_dataset / --holdout_split). JSON on the command line."},
-    )
-
-    # ----- parameter-efficient fine-tuning (ViT-sized models) -----
-    use_peft: bool = field(
-        default=False,
-        metadata={"help": "Fine-tune LoRA adapters (peft) instead of every weight; the saved model is merged back "
-                          "into a plain transformers model. Needs `pip install hf-unlearn[peft]`."},
-    )
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (alpha / r scales the update)."})
-    lora_dropout: float = field(default=0.0, metadata={"help": "Dropout on the LoRA input."})
-    lora_target_modules: list[str] | None = field(
-        default=None, metadata={"help": "Modules that get adapters (default: every linear layer, peft's all-linear)."}
-    )
-    lora_modules_to_save: list[str] | None = field(
-        default_factory=lambda: ["classifier"],
-        metadata={"help": "Modules trained in full beside the adapters (the classification head)."},
-    )
-
-    # ----- the card's names for the data and the model -----
-    card_dataset: str | None = field(
-        default=None,
-        metadata={"help": "The training data's Hub dataset id (e.g. uoft-cs/cifar10) or a name, for the card and its "
-                          "model-index when the data was loaded from a local copy (a local path is never published; "
-                          "default: dataset_name when it is a Hub id, else the folder's name)."},
-    )
-    card_base_model: str | None = field(
-        default=None,
-        metadata={"help": "The original model's Hub id, for the card's base_model (default: the model's Hub id; "
-                          "for a later request on an unlearned model, the original named in its ledger)."},
-    )
-
-    # ----- safety -----
-    allow_pickle_weights: bool = field(
-        default=False,
-        metadata={"help": "Load a model whose weights exist only as pickle files (pytorch_model.bin). Off by default: "
-                          "unpickling can run arbitrary code; safetensors is required otherwise."},
-    )
-
-    sync_batchnorm: bool = field(
-        default=True,
-        metadata={"help": "Under several processes, BatchNorm layers (of the model and of the GANs) normalise with the "
-                          "statistics of the global batch, and the GANs draw the global batch's latent vectors, so N "
-                          "processes train what one process of the same global batch trains (torch's SyncBatchNorm "
-                          "runs on GPUs only; this runs on any backend). Off: each process normalises its own shard."},
-    )
-
-    resume: bool = field(
-        default=True,
-        metadata={"help": "Make an interrupted run resumable: trained generators are kept with a key of what they "
-                          "were trained on, and fine-tuning checkpoints every epoch (when save_strategy is `no`); "
-                          "running the same command again picks up from there. The checkpoints are removed when "
-                          "the run ends."},
-    )
-
-    # ----- publishing -----
-    push_gate: dict | str | None = field(
-        default=None,
-        metadata={"help": "Thresholds the unlearned model must meet before anything is pushed, e.g. "
-                          "{\"max_avg_gap\": 3, \"min_test_accuracy\": 40, \"max_mia_auc\": 0.6} (JSON on the command "
-                          "line; keys max_/min_ + forget_accuracy, retain_accuracy, test_accuracy, mia_auc, mia_score, "
-                          "mia_efficacy, avg_gap, mia_tpr_at_1pct_fpr). A missed threshold stops the push."},
-    )
-    push_generators: bool = field(
-        default=False, metadata={"help": "Also push the retain-set generator (under generators/retain)."}
-    )
-    publish_forget_generator: bool = field(
-        default=False,
-        metadata={"help": "Also publish the forget-set generator and its samples. It was trained on the deleted "
-                          "images and can reproduce them: leave off unless the data owner agrees."},
-    )
-
-    # ----- sensible defaults for unlearning (overriding TrainingArguments) -----
-    num_train_epochs: float = field(default=2.0, metadata={"help": "Fine-tuning epochs over the combined dataset."})
-    learning_rate: float = field(default=0.05, metadata={"help": "Fine-tuning learning rate (SGD; the paper's 0.05)."})
-    optim: str = field(default="sgd", metadata={"help": "Optimizer (the paper uses SGD)."})
-    optim_args: str | None = field(
-        default=None,
-        metadata={"help": "Optimizer arguments (default: momentum=0.9 for SGD, the paper's; none for other optimizers)."},
-    )
-    weight_decay: float = field(default=5e-4, metadata={"help": "Weight decay."})
-    lr_scheduler_type: str = field(default="cosine", metadata={"help": "Learning-rate schedule."})
-    max_grad_norm: float | None = field(
-        default=None,
-        metadata={"help": "Gradient clipping (max norm; 0 = none). Unset: the method's reference setting, which is "
-                          "no clipping for every built-in method (none of their authors' code clips). The value used "
-                          "is recorded in the results."},
-    )
-    per_device_train_batch_size: int = field(default=64, metadata={"help": "Fine-tuning batch size per process."})
-    per_device_eval_batch_size: int = field(default=256, metadata={"help": "Evaluation batch size per process."})
-    remove_unused_columns: bool = field(
-        default=False, metadata={"help": "Keep the image column: images are decoded on the fly by the transform."}
-    )
-    save_strategy: str = field(default="no", metadata={"help": "Checkpointing strategy of the fine-tuning loop."})
-    logging_steps: float = field(default=10, metadata={"help": "Log every N fine-tuning steps."})
+    # Every option is declared in `UnlearningOptions` (config_options.py); this class adds the checks.
 
     def resolve_request_budget(self) -> None:
         """No budget given: the method's measured default for its options (Multi-GAN on a prepared generator: 8 real
@@ -399,35 +123,16 @@ def check_option(name: str, value: Any) -> Any:
 
 #: Fields brought to their declared type (numbers written as text become numbers): every field of this class
 #: and the inherited ones a recipe commonly sets.
-CHECKED_FIELDS = tuple(UnlearningConfig.__annotations__) + (
+CHECKED_FIELDS = tuple(UnlearningOptions.__annotations__) + (
     "max_steps", "gradient_accumulation_steps", "max_grad_norm", "seed", "warmup_steps", "adam_beta1", "adam_beta2",
     "adam_epsilon", "save_total_limit", "dataloader_num_workers", "bf16", "fp16", "use_cpu", "disable_tqdm")
-#: Allowed ranges (rule, in words) of numeric options.
-RANGES: dict[str, tuple[Any, str]] = {
-    "learning_rate": (positive, "> 0"), "num_train_epochs": (non_negative, ">= 0"),
-    "per_device_train_batch_size": (at_least(1), ">= 1"), "per_device_eval_batch_size": (at_least(1), ">= 1"),
-    "gradient_accumulation_steps": (at_least(1), ">= 1"), "weight_decay": (non_negative, ">= 0"),
-    "max_grad_norm": (non_negative, ">= 0"), "logging_steps": (positive, "> 0"), "seed": (non_negative, ">= 0"),
-    "warmup_steps": (non_negative, ">= 0"), "dataloader_num_workers": (non_negative, ">= 0"),
-    "forget_seed": (non_negative, ">= 0"), "min_train_steps": (at_least(1), ">= 1 (or unset)"), "retain_samples_per_forget": (positive, "> 0 (or unset: all)"), "num_retain_samples": (at_least(1), ">= 1 (or unset: all)"),
-    "eval_retain_samples": (at_least(1), ">= 1 (or unset: all)"), "mia_splits": (at_least(2), ">= 2"),
-    "stop_check_steps": (positive, "> 0"), "stop_max_samples": (at_least(10), ">= 10"),
-    "stop_confidence": (lambda x: 0 < x < 1, "in (0, 1)"),
-    "stop_accuracy_drop": (non_negative, ">= 0"), "stop_class_accuracy_drop": (non_negative, ">= 0"),
-    "stop_class_rate": (unit_interval(True), "in [0, 1)"),
-    "lora_r": (at_least(1), ">= 1"), "lora_alpha": (positive, "> 0"), "lora_dropout": (unit_interval(True), "in [0, 1)"),
-}
-#: Example values shown in messages.
-EXAMPLES: dict[str, Any] = {
-    "learning_rate": 0.05, "num_train_epochs": 2, "per_device_train_batch_size": 64, "per_device_eval_batch_size": 256,
-    "gradient_accumulation_steps": 1, "weight_decay": 5e-4, "max_grad_norm": 1.0, "logging_steps": 10, "seed": 0,
-    "warmup_steps": 0, "dataloader_num_workers": 0, "forget_seed": 0, "forget_fraction": 0.1,
-    "forget_classes": ["cat"], "forget_indices": [0, 5, 17], "retain_samples_per_forget": 2, "min_train_steps": 30,
-    "num_retain_samples": 5000, "eval_retain_samples": 2000, "mia_splits": 10,
-    "stop_when": "indistinguishable", "stop_check_steps": 0.25, "stop_max_samples": 800, "stop_confidence": 0.95,
-    "stop_class_rate": 0.01, "stop_accuracy_drop": 3.0, "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "method": "multigan",
-}
-
+_FIELDS = {f.name: f for f in dataclasses.fields(UnlearningConfig)}
+#: Allowed ranges (rule, in words) of numeric options, and the example each message shows: read from the fields.
+RANGES: dict[str, tuple[Any, str]] = {**{name: f.metadata["range"] for name, f in _FIELDS.items()
+                                         if "range" in f.metadata},
+                                      **{name: (rule, words) for name, (rule, words, _) in INHERITED_LIMITS.items()}}
+EXAMPLES: dict[str, Any] = {**{name: f.metadata["example"] for name, f in _FIELDS.items() if "example" in f.metadata},
+                            **{name: example for name, (_, _, example) in INHERITED_LIMITS.items()}}
 
 def public_config(args: UnlearningConfig) -> dict[str, Any]:
     """The run's config as JSON-safe values, without secrets."""

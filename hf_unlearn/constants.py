@@ -22,3 +22,6 @@ SOURCES = ("retain", "forget", "synthetic_retain", "synthetic_forget")
 AUX_INDEX = "aux_index"
 #: Rows that stand for the forget set (methods treat them apart from the retain rows).
 FORGET_SOURCES = ("forget", "synthetic_forget")
+
+#: The stopping rules `stop_when` accepts (stopping.py runs them).
+STOP_RULES = ("indistinguishable",)

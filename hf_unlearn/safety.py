@@ -154,10 +154,11 @@ def check_output_dir(path: str, needed_bytes: int = 0) -> None:
                                f"needed, {free / 1e6:.0f} MB are free. Free space or choose another --output_dir.")
 
 
-def estimated_output_bytes(model: Any, multigan: bool) -> int:
-    """A generous estimate of what a run writes: the model (plus a checkpoint copy), generators, evidence."""
+def estimated_output_bytes(model: Any, extra_bytes: int = 0) -> int:
+    """A generous estimate of what a run writes: the model (plus a checkpoint copy), evidence, and what the method
+    writes beside them (`extra_bytes`, e.g. Multi-GAN's generators)."""
     model_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    return int(3 * model_bytes + (60e6 if multigan else 0) + 10e6)
+    return int(3 * model_bytes + extra_bytes + 10e6)
 
 
 def write_text_atomic(path: str, text: str) -> None:

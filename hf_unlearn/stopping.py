@@ -41,12 +41,10 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
+#: The rules `stop_when` takes.
 from .data import DataError
 from .forget import ForgetSet
 from .mia.equivalence import VerdictSettings, calibrated_scores, equivalence_verdict, held_out_scores
-
-#: The rules `stop_when` takes.
-STOP_RULES = ("indistinguishable",)
 
 
 @dataclass

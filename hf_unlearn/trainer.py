@@ -131,7 +131,7 @@ class UnlearningTrainer(RunServices, Trainer):
         self.verdict_phase = VerdictPhase(self.request, parse_verdict(args.verdict), model.config, args.seed)
         self.verdict: dict[str, Any] | None = None
         self.dataset_name = dataset_name or train_dataset.info.dataset_name or None
-        check_output_dir(args.output_dir, estimated_output_bytes(model, args.method == "multigan"))
+        check_output_dir(args.output_dir, estimated_output_bytes(model, get_method(args.method).extra_output_bytes))
         self.transform = ImageTransform(processing_class, model_num_channels(model))
         self.reference_model = reference_model
         self.model = model  # what methods validate against (Trainer.__init__ sets the model to fine-tune)

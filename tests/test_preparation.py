@@ -179,3 +179,31 @@ def test_a_preparation_is_pushed_beside_its_model_and_nothing_else(prepared, tmp
     with pytest.raises(OptionError, match="holds no prepared generator"):  # refused before anything is created
         push_preparation(str(tmp_path / "extra"), "org/other", api=hub)
     assert hub.pushed("org/other") == set() and ("create_repo", "org/other", None) not in hub.calls
+
+
+@pytest.mark.parametrize("name", __import__("hf_unlearn.methods", fromlist=["x"]).available_methods())
+def test_every_method_declares_what_it_prepares(name):
+    """One preparation contract: a method that prepares something implements `prepare` and `load_prepared` and
+    reads it back through `method_args.prepared_path` (one name across methods); the others refuse."""
+    import dataclasses
+
+    from hf_unlearn.methods import get_method
+    from hf_unlearn.methods.base import UnlearningMethod
+
+    cls = get_method(name)
+    if cls.prepares is None:
+        with pytest.raises(NotImplementedError, match="nothing to prepare"):
+            cls.prepare(None, None, None, "x", model_source=None, dataset_name=None, command=None, log=None)
+        return
+    assert cls.prepare.__func__ is not UnlearningMethod.prepare.__func__
+    assert cls.load_prepared.__func__ is not UnlearningMethod.load_prepared.__func__
+    assert "prepared_path" in {f.name for f in dataclasses.fields(cls.Options)}
+
+
+def test_prepare_refuses_a_method_with_nothing_to_prepare_before_any_work(tmp_path, capsys):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"model_name_or_path": str(tmp_path / "no-model"), "dataset_name": "nowhere",
+                                      "output_dir": str(tmp_path / "run"), "method": "salun"}))
+    assert main(["prepare", str(recipe)]) == 2
+    assert "method 'salun' has nothing to prepare" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -199,7 +199,8 @@ def test_command_line_errors_are_one_line_with_exit_code_2(tmp_path):
     recipe.write_text(yaml.safe_dump({"dataset_name": "x", "forget_classes": ["3"]}))
     for argv, message in (
         (["run", str(tmp_path / "none.yaml")], "recipe .*none.yaml does not exist"),
-        (["run", str(recipe), "--seed", "x"], r"argument --seed: invalid int value: 'x' \(see `hf-unlearn run --help`\)"),
+        (["run", str(recipe), "--seed", "x"], r"seed = 'x' \(str\) is not a valid int; e.g. seed: 0"),
+        (["run", str(recipe), "--max_steps", "x"], r"argument --max_steps/--max-steps: invalid int value: 'x' \(see `hf-unlearn run --help`\)"),
         (["run", str(recipe), "--learning_rate", "-1"], "learning_rate = -1.0 is out of range"),
         (["run", str(recipe), "--max_train_samples", "0"], "max_train_samples = 0 keeps no rows"),
     ):
@@ -295,3 +296,21 @@ def test_a_retrain_resumes_whatever_model_object_it_was_given(digits, processor,
             trainer.unlearn(evaluate_original=False)
         keys.append(stopped.value.args[0])
     assert keys[0] == keys[1] and "reinitialized" in keys[0]["model"]
+
+
+def test_a_bad_value_is_refused_before_torch_is_even_imported(tmp_path):
+    """`hf-unlearn run r.yaml --learning_rate -1` (or the value in the recipe) is checked against the option's
+    declaration (config_options.py) before anything heavy loads: the refusal costs no torch import."""
+    recipe, bad = tmp_path / "r.yaml", tmp_path / "bad.yaml"
+    options = {"dataset_name": "nowhere", "forget_fraction": 0.1, "output_dir": str(tmp_path / "o")}
+    recipe.write_text(yaml.safe_dump(options))
+    bad.write_text(yaml.safe_dump({**options, "stop_max_samples": 5}))
+    code = ("import sys; from hf_unlearn.cli import main; "
+            f"rc = [main(['run', {str(recipe)!r}, '--learning_rate', '-1']), main(['run', {str(bad)!r}])]; "
+            "print(rc, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.stdout.strip() == "[2, 2] False False", done.stdout + done.stderr
+    assert "learning_rate = -1.0 is out of range: it must be > 0 (e.g. learning_rate: 0.05)" in done.stderr
+    assert "stop_max_samples = 5 is out of range: it must be >= 10" in done.stderr
+    assert not (tmp_path / "o").exists()

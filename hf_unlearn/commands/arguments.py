@@ -7,13 +7,14 @@ to a default.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import types
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, UsageError
-from ..methods.multigan_options import LEGACY_OPTIONS
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -105,6 +106,22 @@ def recipe_parser(dataclass_types: tuple[type, ...], command: str = "run") -> An
         def error(self, message: str) -> None:  # argparse would print every option's usage first
             raise UsageError(f"{message} (see `hf-unlearn {command} --help`).")
 
+        @staticmethod
+        def _parse_dataclass_field(parser: Any, field: Any) -> None:
+            """An option's range and choices, declared in its field's metadata, shown in `--help` (argparse takes
+            only its own keywords: the rest of the metadata stays with the field, for validation)."""
+            declared = {k: v for k, v in field.metadata.items() if k not in ("range", "example", "choices")}
+            if declared != dict(field.metadata):
+                help_text = declared.get("help", "")
+                if "range" in field.metadata:
+                    help_text += f" Allowed: {field.metadata['range'][1]}."
+                if "choices" in field.metadata:
+                    choices = field.metadata["choices"]
+                    help_text += f" Choices: {', '.join(map(str, choices() if callable(choices) else choices))}."
+                field = copy.copy(field)
+                field.metadata = types.MappingProxyType({**declared, "help": help_text})
+            HfArgumentParser._parse_dataclass_field(parser, field)
+
     parser = Parser(dataclass_types, prog=f"hf-unlearn {command}",
                     usage=f"hf-unlearn {command} RECIPE.yaml [--option value ...]")
     for action in parser._actions:  # argparse %-formats help texts: a literal "95%" in one would crash --help
@@ -136,6 +153,8 @@ def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: st
     style. Unknown recipe keys are refused."""
     parser = recipe_parser(dataclass_types, command)
     check_row_numbers(argv)
+    from ..methods.multigan_options import LEGACY_OPTIONS
+
     old_names: dict[str, Any] = {}
     if argv and argv[0].endswith((".yaml", ".yml")):
         recipe = read_recipe(argv[0]) if recipe is None else recipe
@@ -156,7 +175,7 @@ def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: st
 def migrate_old_options(parser: Any, recipe: dict[str, Any], old_in_recipe: dict[str, Any], argv: list[str]) -> list[str]:
     """Multi-GAN's old top-level options, in the recipe or on the command line (`--gan_epochs 5`), moved into
     method_args (a FutureWarning names the new spelling); the command line's over the recipe's."""
-    from ..methods.multigan_options import merge_method_args, migrate_legacy
+    from ..methods.multigan_options import LEGACY_OPTIONS, merge_method_args, migrate_legacy
 
     if "method_args" not in {a.dest for a in parser._actions}:
         return argv

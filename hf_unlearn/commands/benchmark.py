@@ -29,11 +29,12 @@ from transformers import AutoModelForImageClassification
 
 from ..card import redact_command
 from ..config import UnlearningConfig
-from ..constants import GENERATORS_DIR, RESULTS_FILE
+from ..constants import RESULTS_FILE
 from ..data import class_names, find_columns
 from ..evaluation import avg_gap
 from ..forget import ForgetSet
-from ..methods.multigan_options import legacy_values, merge_method_args, multigan_options, sets_a_generator
+from ..methods import get_method
+from ..methods.multigan_options import legacy_values, merge_method_args, multigan_options
 from ..scratch import train_classifier
 from ..trainer import UnlearningTrainer
 from .arguments import DataArguments, as_dict, load_splits
@@ -266,23 +267,21 @@ class Benchmark(SeedPreparations):
         retrain_s = request_seconds(ref_result["timings"])
         reference = ref_result["metrics"]["unlearned"]
         start = {"original": artefact_key(self.scratch_identity(seed))}
-        retain_generator: str | None = None
+        shared: dict[str, str] = {}  # method -> the first finished run's reusable output (Multi-GAN: retain GAN)
         for index, (name, (method, overrides)) in enumerate(setting_plan.variants.items()):
             config = configure(self.base, os.path.join(base_dir, name), seed, method, {**forget, **overrides})
             prepared_s = self.resolve_preparation(config, original)
-            if method == "multigan" and retain_generator and not sets_a_generator(overrides):
-                config.method_args = {**(as_dict(config.method_args) or {}),  # same retain set: train its GAN once
-                                      "retain_generator_path": retain_generator}
-            self.retain_generator_of[config.output_dir] = multigan_options(config).retain_generator_path
+            reuse, kind = get_method(method).reusable_output, get_method(method)
+            if reuse and method in shared and kind.reads_reusable_output(config.method_options):
+                config.method_args = {**(as_dict(config.method_args) or {}), reuse[1]: shared[method]}  # made once
+            self.retain_generator_of[config.output_dir] = getattr(config.method_options, reuse[1]) if reuse else None
             result = self.run(config, lambda: copy.deepcopy(original), start, overrides, forget,
                               evaluate_original=index == 0)
             if index == 0:  # every run scores the original alike: report it once
                 self.record_references(seed, setting, ref_result, retrain_s,
                                        original=result["metrics"].get("original"), original_s=original_s)
-            trained = os.path.join(config.output_dir, GENERATORS_DIR, "retain")
-            if method == "multigan" and retain_generator is None and os.path.isfile(
-                    os.path.join(trained, "config.json")):
-                retain_generator = trained
+            if reuse and method not in shared and os.path.isdir(os.path.join(config.output_dir, reuse[0])):
+                shared[method] = os.path.join(config.output_dir, reuse[0])
             self.record(seed, setting, name, result, retrain_s, reference, prepared_s=prepared_s)
         if (self.sequential and self.sequential.get("setting", setting) == setting
                 and seed in self.sequential.get("seeds", [seed])):
@@ -311,11 +310,12 @@ class Benchmark(SeedPreparations):
             method, method_overrides = setting_plan.variants[name]
             first_dir = os.path.join(base_dir, name)
             extra = dict(overrides)
-            if method == "multigan" and spec.get("reuse_retain_generator", True) and \
-                    not multigan_options(configure(self.base, first_dir, seed, method, method_overrides)).prepared_path:
+            kind = get_method(method)
+            if kind.reusable_output and spec.get("reuse_retain_generator", True) and kind.reads_reusable_output(
+                    configure(self.base, first_dir, seed, method, method_overrides).method_options):
+                path, option = kind.reusable_output  # the first request's (its retain rows hold the second's)
                 extra["method_args"] = merge_method_args(method_overrides.get("method_args"), {
-                    "retain_generator_path": (self.retain_generator_of.get(first_dir)
-                                              or os.path.join(first_dir, GENERATORS_DIR, "retain"))})
+                    option: self.retain_generator_of.get(first_dir) or os.path.join(first_dir, path)})
             config = configure(self.base, os.path.join(folder, name), seed, method, {**method_overrides, **extra})
             prepared_s = self.resolve_preparation(config, first_request=False)
             result = self.run(config, functools.partial(AutoModelForImageClassification.from_pretrained, first_dir),

@@ -23,7 +23,7 @@ from ..config import UnlearningConfig, public_config
 from ..constants import RESULTS_FILE
 from ..data import content_digest, find_columns
 from ..errors import DataError, UsageError
-from ..methods.multigan_options import LEGACY_OPTIONS, MultiGANOptions, get, legacy_values, without_moved
+from ..methods.multigan_options import old_layout, old_overrides
 from ..safety import write_json_atomic
 
 KEY_FILE = "benchmark_key.json"
@@ -202,41 +202,6 @@ class ArtefactKeys:
         if public.get("previous_forget_sets"):
             public["previous_forget_sets"] = [self.identity(p) for p in public["previous_forget_sets"]]
         return public
-
-
-def old_layout(public: dict[str, Any], config: UnlearningConfig, base_gan: dict[str, Any] | None,
-               overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """`public` (a config's public fields) as keys held it when Multi-GAN's options were top-level fields: the
-    options back under their old names (a multigan run's own; any other run's, the benchmark base's), and out
-    of method_args, which is then what the recipe's overrides gave (None when they gave none)."""
-    out = dict(public)
-    own = config.method_options if config.method == "multigan" else None
-    out.update(legacy_values(own) if own is not None else (base_gan or legacy_values(MultiGANOptions())))
-    if own is not None:
-        rest = without_moved(out.get("method_args"))
-        written = (overrides or {}).get("method_args", None)  # the recipe's own: {} from a grid, else its options
-        given = overrides is not None and "method_args" in overrides and (not written or without_moved(written))
-        out["method_args"] = rest if rest or given else None
-    return out
-
-
-def old_overrides(method: str, overrides: dict[str, Any], keep_empty: bool) -> dict[str, Any]:
-    """A recipe's overrides of a run as the old layout wrote them: Multi-GAN's options given in method_args back
-    under their old top-level names; the method_args left, when empty, kept as {} (a grid variant's) or dropped
-    (`keep_empty`: both are tried, the recipe cannot say which it was)."""
-    written = overrides.get("method_args")
-    if method != "multigan" or not isinstance(written, dict) or written == without_moved(written):
-        return overrides
-    out = {k: v for k, v in overrides.items() if k != "method_args"}
-    for name, path in LEGACY_OPTIONS.items():
-        try:
-            out[name] = get(written, path)
-        except KeyError:
-            continue
-    rest = without_moved(written)
-    if rest or keep_empty:
-        out["method_args"] = rest
-    return out
 
 
 def run_payloads(method: str, overrides: dict[str, Any], build: Callable[[dict[str, Any]], dict[str, Any]]

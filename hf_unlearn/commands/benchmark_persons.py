@@ -35,9 +35,8 @@ from ..audit.verdict_references import (
     load_verdict_references,
     prepare_verdict_references,
 )
-from ..constants import GENERATORS_DIR
 from ..evaluation import predict
-from ..methods.multigan_options import sets_a_generator
+from ..methods import get_method
 from ..trainer import UnlearningTrainer
 from .arguments import DataArguments, as_dict, load_splits
 from .benchmark import Benchmark
@@ -265,9 +264,9 @@ class PersonBenchmark(Benchmark):
         verdict = as_dict(config.verdict) or {}
         if verdict.get("references") == PER_SEED:  # the seed's verdict references (the stopping rule's target)
             config.verdict = {**verdict, "references": self.verdict_references(seed, original, self.persons[seed]).path}
-        shared = self.retain_generators.get((seed, name))
-        if method == "multigan" and shared and not sets_a_generator(overrides):  # trained once per seed (one-time),
-            config.method_args = {**(as_dict(config.method_args) or {}), "retain_generator_path": shared}  # as there
+        shared, kind = self.retain_generators.get((seed, name)), get_method(method)
+        if shared and kind.reads_reusable_output(config.method_options):  # made once per seed (one-time), as the
+            config.method_args = {**(as_dict(config.method_args) or {}), kind.reusable_output[1]: shared}  # main one
         payload, aliases = run_payloads(method, overrides, lambda keyed: {
             "from": start, "method": method, "overrides": keyed, "person": person.to_dict(), "seed": seed,
             "config": self.keys.config_identity(config, keyed), **ident})  # keyed: the old layout's overrides
@@ -302,10 +301,9 @@ class PersonBenchmark(Benchmark):
             return {**record, "logits": dict(np.load(os.path.join(folder, LOGITS_FILE)))}
 
         run = self.keys.get_or_make(folder, payload, RUN_FILE, make, load, aliases)
-        trained = os.path.join(folder, GENERATORS_DIR, "retain")
-        if method == "multigan" and (seed, name) not in self.retain_generators and os.path.isfile(
-                os.path.join(trained, "config.json")):
-            self.retain_generators[(seed, name)] = trained
+        if kind.reusable_output and (seed, name) not in self.retain_generators and os.path.isdir(
+                os.path.join(folder, kind.reusable_output[0])):
+            self.retain_generators[(seed, name)] = os.path.join(folder, kind.reusable_output[0])
         self.person_records.append({"kind": "request", "seed": seed, "name": name, "method": method,
                                     "person": person.name, "person_kind": person.kind,
                                     "validation": person.validation, **run})

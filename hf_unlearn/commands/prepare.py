@@ -1,10 +1,9 @@
-"""`hf-unlearn prepare RECIPE.yaml`: train the data generator of a trained model and its training set once (the
-recipe's `model_name_or_path` and data), so that every later Multi-GAN deletion request on that model trains
-no GAN from scratch. Written to `method_args.prepared_path` (the folder requests then read), else `output_dir`;
-with `push_to_hub`, also uploaded into `prepared_generator/` of `hub_model_id` (the model's own repository).
-
-With `method: amun`: the adversarial example of every training image instead (`methods/adversarial.py`),
-written to `method_args.prepared_path`, else `output_dir`; amun requests then read their forget rows' examples."""
+"""`hf-unlearn prepare RECIPE.yaml`: make once, for a trained model and its training set (the recipe's
+`model_name_or_path` and data), what its method's deletion requests then only read: the method's preparation
+(`UnlearningMethod.prepare`; Multi-GAN: the data generator, so no GAN is trained from scratch per request; AMUN: the
+adversarial example of every training image), written to `method_args.prepared_path`, else `output_dir`; and the
+verdict's reference models (`verdict.references`). With `push_to_hub`, a publishable preparation is also uploaded
+into `prepared_generator/` of `hub_model_id` (the model's own repository)."""
 
 from __future__ import annotations
 
@@ -13,76 +12,52 @@ from typing import Any
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 from ..config import UnlearningConfig, parse_verdict
-from ..data import ImageTransform, model_num_channels
 from ..errors import UsageError
-from ..gan.preparation import prepare_generator
-from ..methods.multigan_options import multigan_options
+from ..methods import available_methods, get_method
 from ..safety import load_pretrained
 from .arguments import RunArguments, load_splits
 
 
 def prepare_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[str, Any]:
-    """Load the model and its training split, train the generator, save it; the preparation's record."""
+    """Load the model and its training split, make what the recipe asks for once (the verdict's references, the
+    method's preparation), save it; the record of the last one made."""
     if not run_args.model_name_or_path:
         raise UsageError("hf-unlearn prepare needs model_name_or_path (the trained model whose deletion requests "
-                         "the generator will serve), e.g. model_name_or_path: my-org/resnet-cifar10.")
+                         "the preparation will serve), e.g. model_name_or_path: my-org/resnet-cifar10.")
+    method = get_method(config.method)
+    out = getattr(config.method_options, "prepared_path", None)
+    verdict = parse_verdict(config.verdict)
+    if not verdict.references and method.prepares is None:
+        preparing = sorted(m for m in available_methods() if get_method(m).prepares)
+        raise UsageError(f"method {config.method!r} has nothing to prepare: give verdict.references (the verdict's "
+                         f"reference models), or a method that prepares something ({', '.join(preparing)}).")
+    if config.push_to_hub and method.prepares and not method.preparation_publishable:
+        raise UsageError(f"push_to_hub = true with method {config.method}: its {method.prepares} is made of the "
+                         "training images (nearly unchanged), so it is never uploaded; keep it beside your data, and "
+                         f"leave push_to_hub unset for `hf-unlearn prepare` with method {config.method}.")
     train, _ = load_splits(run_args)
     model = load_pretrained(AutoModelForImageClassification, run_args.model_name_or_path, config.allow_pickle_weights)
-    if config.method == "amun":
-        return prepare_amun(run_args, config, model, train)
-    verdict = parse_verdict(config.verdict)
     if verdict.references:
         record = prepare_references(run_args, config, model, train, verdict)
-        if not multigan_options(config).prepared_path:  # only the references were asked for
+        if not out or method.prepares is None:  # only the references were asked for
             return record
-    out = multigan_options(config).prepared_path or config.output_dir
-    preparation = prepare_generator(model, config, train, out, options=multigan_options(config),
-                                    model_source=run_args.model_name_or_path,
-                                    dataset_name=run_args.dataset_name, command=run_args.command)
-    record = preparation.record
+    prepared = method.prepare(model, config, train, out or config.output_dir,
+                              model_source=run_args.model_name_or_path, dataset_name=run_args.dataset_name,
+                              command=run_args.command, log=lambda text: print(f"[hf-unlearn] {text}", flush=True))
+    record = prepared.record
     if config.should_save:
-        print(f"[hf-unlearn] generator prepared in {record['preparation_s']:.1f}s on {record['num_rows']} of "
-              f"{record['num_train']} training rows: {preparation.path}\n"
-              f"Deletion requests on this model use it with `method_args: {{prepared_path: {preparation.path}}}` "
-              "(method multigan).", flush=True)
+        print(f"[hf-unlearn] {method.prepares} prepared in {record['preparation_s']:.1f}s on {record['num_rows']} of "
+              f"{record['num_train']} training rows: {prepared.path}\n"
+              f"Deletion requests on this model use it with `method_args: {{prepared_path: {prepared.path}}}` "
+              f"(method {config.method}).", flush=True)
     if config.push_to_hub and config.should_save:  # beside the model it serves, in its repository
         from ..publish import PREPARED_DIR, push_preparation
 
-        push_preparation(preparation.path, config.hub_model_id, token=config.hub_token,
+        push_preparation(prepared.path, config.hub_model_id, token=config.hub_token,
                          private=config.hub_private_repo, revision=config.hub_revision)
         print(f"[hf-unlearn] pushed to {config.hub_model_id}/{PREPARED_DIR}: download it with "
               f"huggingface_hub.snapshot_download({config.hub_model_id!r}, allow_patterns='{PREPARED_DIR}/*') and "
               "point method_args.prepared_path at that folder.", flush=True)
-    return record
-
-
-def prepare_amun(run_args: RunArguments, config: UnlearningConfig, model: Any, train: Any) -> dict[str, Any]:
-    """AMUN's adversarial set of the model's training set, made once (not uploaded: it holds training images)."""
-    from ..methods.adversarial import prepare_adversarial
-    from ..methods.amun import AmunOptions
-    from ..methods.base import parse_method_args
-
-    if config.push_to_hub:
-        raise UsageError("push_to_hub = true with method amun: the adversarial set is made of the training images "
-                         "(nearly unchanged), so it is never uploaded; keep it beside your data, and leave "
-                         "push_to_hub unset for `hf-unlearn prepare` with method amun.")
-    options = parse_method_args(AmunOptions, config.method_args, "amun")
-    out = options.prepared_path or config.output_dir
-    processor = load_pretrained(AutoImageProcessor, run_args.model_name_or_path, weights=False)
-    transform = ImageTransform(processor, model_num_channels(model))
-    model.to(config.device)  # the Trainer's device choice (use_cpu, else an accelerator when there is one)
-
-    def log(text: str) -> None:
-        print(f"[hf-unlearn] {text}", flush=True)
-
-    prepared = prepare_adversarial(model, transform, config, options, train, out,
-                                   model_source=run_args.model_name_or_path, dataset_name=run_args.dataset_name,
-                                   command=run_args.command, log=log)
-    record = prepared.record
-    print(f"[hf-unlearn] adversarial set prepared in {record['preparation_s']:.1f}s on {record['num_rows']} of "
-          f"{record['num_train']} training rows (median radius {record['median_radius']:.3g}): {prepared.path}\n"
-          f"Deletion requests on this model use it with `method_args: {{prepared_path: {prepared.path}}}` "
-          "(method amun).", flush=True)
     return record
 
 

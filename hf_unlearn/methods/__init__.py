@@ -5,8 +5,16 @@ pieces shared by several methods are in `losses.py`; `registry.py` finds a metho
 file on first use.
 """
 
-from .base import UnlearningContext, UnlearningMethod, parse_method_args
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 from .registry import available_methods, describe_methods, describe_options, get_method, register_method
 
+if TYPE_CHECKING:
+    from .base import UnlearningContext, UnlearningMethod, parse_method_args
+
+_LAZY = {"UnlearningContext": "base", "UnlearningMethod": "base", "parse_method_args": "base"}  # torch: on first use
 __all__ = ["UnlearningContext", "UnlearningMethod", "available_methods", "describe_methods", "describe_options",
            "get_method", "parse_method_args", "register_method"]
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals(), __all__)

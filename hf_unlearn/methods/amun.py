@@ -27,6 +27,7 @@ a request attacks its own forget rows (the same examples, at per-request instead
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,15 @@ from datasets import Dataset
 
 from ..constants import AUX_INDEX
 from ..synthesis import combine_sources, with_source
-from .adversarial import ARRAYS, AdversarialSet, attack_rows, load_adversarial, processor_digest
+from .adversarial import (
+    ARRAYS,
+    ATTACK_FIELDS,
+    AdversarialSet,
+    attack_rows,
+    load_adversarial,
+    prepare_adversarial,
+    processor_digest,
+)
 from .base import UnlearningMethod
 from .registry import register_method
 
@@ -89,6 +98,41 @@ class Amun(UnlearningMethod):
     name = "amun"
     paper = 'Ebrahimpour-Boroojeny et al., ICML 2025 ("Not All Wrong is Bad")'
     Options = AmunOptions
+    prepares = "adversarial set"  # every training image's example, made once as the authors build it
+
+    preparation_serves_later_requests = False  # an unlearned model has other adversarial examples: attack anew
+
+    @classmethod
+    def load_prepared(cls, folder: str) -> AdversarialSet:
+        return load_adversarial(folder)
+
+    @classmethod
+    def preparation_identity(cls, config: Any, processor: Any) -> dict[str, Any]:
+        """The attack's settings and the processor the examples were scored through."""
+        options = config.method_options
+        return {"attack": {name: getattr(options, name) for name in ATTACK_FIELDS}, "processor": processor}
+
+    @classmethod
+    def preparation_folder(cls, identity: dict[str, Any]) -> str:
+        text = json.dumps(identity["attack"], sort_keys=True, separators=(",", ":"), default=str)
+        return "prepared_amun_" + hashlib.sha256(text.encode()).hexdigest()[:8]  # one per attack setting
+
+    @classmethod
+    def prepare(cls, model: Any, config: Any, train: Dataset, output_dir: str, *, model_source: str | None,
+                dataset_name: str | None, command: str | None, log: Any, processor: Any = None) -> AdversarialSet:
+        """The adversarial example of every training row (`adversarial.prepare_adversarial`), scored through the
+        model's own processor; never uploaded (it is the training images, nearly unchanged)."""
+        from transformers import AutoImageProcessor
+
+        from ..data import ImageTransform, model_num_channels
+        from ..safety import load_pretrained
+
+        if processor is None:
+            processor = load_pretrained(AutoImageProcessor, model_source, weights=False)
+        model.to(config.device)  # the Trainer's device choice (use_cpu, else an accelerator when there is one)
+        return prepare_adversarial(model, ImageTransform(processor, model_num_channels(model)), config,
+                                   config.method_options, train, output_dir, model_source=model_source,
+                                   dataset_name=dataset_name, command=command, log=log)
 
     def __init__(self, trainer: Any):
         super().__init__(trainer)

@@ -66,6 +66,49 @@ class UnlearningMethod:
     #: Gradient clipping used when the config leaves `max_grad_norm` unset: what the method's reference code
     #: does (0 = none; no built-in method's reference code clips).
     max_grad_norm: float = 0.0
+    #: What `hf-unlearn prepare` makes once per model and training set for this method's requests (read back
+    #: through `method_args.prepared_path`), in words; None: the method has nothing to prepare.
+    prepares: str | None = None
+    #: Whether that preparation may be uploaded beside the model (not when it holds the training images).
+    preparation_publishable: bool = False
+    #: Bytes a run writes beside the model (e.g. generators), for the free-space check before any work.
+    extra_output_bytes: int = 0
+
+    #: Whether a request unlearned from an already unlearned model may still read the original's preparation.
+    preparation_serves_later_requests: bool = True
+    #: The file a finished preparation holds (its record): a folder without it is unfinished.
+    preparation_file: str = "preparation.json"
+    #: A part of a finished run's folder that a later run of the same method on the same retain rows may read
+    #: instead of making it again (Multi-GAN's retain generator), and the method_args option that reads it.
+    reusable_output: tuple[str, str] | None = None
+
+    @classmethod
+    def reads_reusable_output(cls, options: Any) -> bool:
+        """Whether a run with these options would read `reusable_output` if given (not when it names its own)."""
+        return cls.reusable_output is not None
+
+    @classmethod
+    def prepare(cls, model: Any, config: Any, train: Dataset, output_dir: str, *, model_source: str | None,
+                dataset_name: str | None, command: str | None, log: Any, processor: Any = None) -> Any:
+        """Make this method's preparation (see `prepares`) for `model` and its training set in `output_dir`;
+        an object with `.path` and `.record` (its `preparation_s`, `num_rows`, `num_train`). `processor`: the
+        model's image processor (default: loaded from `model_source`), for a preparation that scores images."""
+        raise NotImplementedError(f"method {cls.name!r} has nothing to prepare.")
+
+    @classmethod
+    def load_prepared(cls, folder: str) -> Any:
+        """The preparation `prepare` wrote in `folder` (refused, naming method_args.prepared_path, if none)."""
+        raise NotImplementedError(f"method {cls.name!r} has nothing to prepare.")
+
+    @classmethod
+    def preparation_identity(cls, config: Any, processor: Any) -> dict[str, Any]:
+        """What a preparation depends on besides the model and its training data (a benchmark keys it on this)."""
+        return {}
+
+    @classmethod
+    def preparation_folder(cls, identity: dict[str, Any]) -> str:
+        """The folder name of the preparation with this identity, under its seed's folder (a benchmark's)."""
+        return f"prepared_{cls.name}"
 
     def __init__(self, trainer: UnlearningContext):
         self.trainer = trainer

@@ -29,11 +29,11 @@ from ..gan import (
     default_gan_resolution,
     train_gan,
 )
-from ..gan.preparation import Preparation, load_preparation, model_lineage
+from ..gan.preparation import Preparation, load_preparation, model_lineage, prepare_generator
 from ..options import OptionError
 from ..synthesis import combine_sources, invert_labels, with_source
 from .base import UnlearningMethod
-from .multigan_options import PREPARED_RETAIN_PER_FORGET, MultiGANOptions
+from .multigan_options import PREPARATION_FIELDS, PREPARED_RETAIN_PER_FORGET, MultiGANOptions, legacy_values
 from .registry import register_method
 
 TRAINING_KEY_FILE = "training_key.json"
@@ -57,7 +57,37 @@ class MultiGAN(UnlearningMethod):
     paper = 'Hatua, Nguyen & Sung, 2024'
     Options = MultiGANOptions
 
-    preparation: Preparation | None = None
+    prepares = "generator"  # a DCGAN of the whole training set, trained once (`hf-unlearn prepare`)
+    preparation_publishable = True
+    extra_output_bytes = 60_000_000  # the generators
+    preparation: Preparation | None = None  # this request's, when method_args.prepared_path names one
+    reusable_output = (os.path.join(GENERATORS_DIR, "retain"), "retain_generator_path")  # the retain GAN
+
+    @classmethod
+    def reads_reusable_output(cls, options: MultiGANOptions) -> bool:
+        """A run trains a retain GAN (so may read one trained before) unless it names one or a preparation."""
+        return not (options.retain_generator_path or options.prepared_path)
+
+    @classmethod
+    def prepare(cls, model: Any, config: Any, train: Dataset, output_dir: str, *, model_source: str | None,
+                dataset_name: str | None, command: str | None, log: Any, processor: Any = None) -> Preparation:
+        """The data generator of the model's training set (`gan.preparation.prepare_generator`)."""
+        return prepare_generator(model, config, train, output_dir, options=config.method_options,
+                                 model_source=model_source, dataset_name=dataset_name, command=command)
+
+    @classmethod
+    def load_prepared(cls, folder: str) -> Preparation:
+        return load_preparation(folder)
+
+    @classmethod
+    def preparation_identity(cls, config: Any, processor: Any) -> dict[str, Any]:
+        """The GAN's settings (in their old top-level names, as benchmark keys held them), precision and seed."""
+        values = {**legacy_values(config.method_options), "bf16": config.bf16, "fp16": config.fp16}
+        return {"gan": {k: values[k] for k in PREPARATION_FIELDS}, "seed": config.seed}
+
+    @classmethod
+    def preparation_folder(cls, identity: dict[str, Any]) -> str:
+        return "prepared"  # one per seed: every variant of a benchmark shares the base's GAN settings
 
     @classmethod
     def default_retain_per_forget(cls, options: MultiGANOptions) -> float | None:

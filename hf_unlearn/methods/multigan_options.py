@@ -16,6 +16,11 @@ from ..gan.settings import GANSettings
 from ..options import OptionError, at_least, option
 from ..synthesis import available_inversions
 
+#: Options a prepared generator depends on (besides the original model and the data), in the old top-level names
+#: its benchmark key has held since before they moved into method_args.
+PREPARATION_FIELDS = ("gan_latent_dim", "gan_generator_channels", "gan_discriminator_channels", "gan_resolution",
+                      "gan_epochs", "gan_min_steps", "gan_batch_size", "gan_learning_rate", "gan_beta1", "gan_beta2",
+                      "bf16", "fp16")
 #: Real retain rows per forget row a request on a prepared generator fine-tunes on when no budget is given: the
 #: best of 2, 4, 6 and 8 on CIFAR-10 validation, both forget settings (docs/benchmarks/prepared.md, issue 15).
 PREPARED_RETAIN_PER_FORGET = 8.0
@@ -203,3 +208,39 @@ def recorded_options(config: dict[str, Any]) -> dict[str, Any]:
                 default = getattr(default, part)
             out[".".join(path)] = config.get(name, default)
     return out
+
+
+def old_layout(public: dict[str, Any], config: Any, base_gan: dict[str, Any] | None,
+               overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """`public` (a config's public fields) as keys held it when Multi-GAN's options were top-level fields: the
+    options back under their old names (a multigan run's own; any other run's, the benchmark base's), and out
+    of method_args, which is then what the recipe's overrides gave (None when they gave none)."""
+    out = dict(public)
+    own = config.method_options if config.method == "multigan" else None
+    out.update(legacy_values(own) if own is not None else (base_gan or legacy_values(MultiGANOptions())))
+    if own is not None:
+        rest = without_moved(out.get("method_args"))
+        written = (overrides or {}).get("method_args", None)  # the recipe's own: {} from a grid, else its options
+        given = overrides is not None and "method_args" in overrides and (not written or without_moved(written))
+        out["method_args"] = rest if rest or given else None
+    return out
+
+
+def old_overrides(method: str, overrides: dict[str, Any], keep_empty: bool) -> dict[str, Any]:
+    """A recipe's overrides of a run as the old layout wrote them: Multi-GAN's options given in method_args back
+    under their old top-level names; the method_args left, when empty, kept as {} (a grid variant's) or dropped
+    (`keep_empty`: both are tried, the recipe cannot say which it was)."""
+    written = overrides.get("method_args")
+    if method != "multigan" or not isinstance(written, dict) or written == without_moved(written):
+        return overrides
+    out = {k: v for k, v in overrides.items() if k != "method_args"}
+    for name, path in LEGACY_OPTIONS.items():
+        try:
+            out[name] = get(written, path)
+        except KeyError:
+            continue
+    rest = without_moved(written)
+    if rest or keep_empty:
+        out["method_args"] = rest
+    return out
+
