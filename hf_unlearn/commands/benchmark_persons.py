@@ -43,7 +43,7 @@ from .benchmark import Benchmark
 from .benchmark_keys import artefact_key, fingerprint, run_payloads
 from .benchmark_plan import configure
 from .benchmark_prepare import PER_SEED
-from .experiment import request_seconds, scratch_setup
+from .experiment import one_time_phases, request_seconds, scratch_setup
 from .persons import Person, PersonSpec, draw_persons, group_ids, thumbnail_clusters, thumbnails
 
 RUN_FILE = "person_run.json"
@@ -282,7 +282,7 @@ class PersonBenchmark(Benchmark):
             result = trainer.unlearn(evaluate_original=False).to_dict()
             logits = self.logits(trainer.model, sets)
             record = {"timings": result["timings"], "counts": result["counts"], "request_s":
-                      request_seconds(result["timings"]), "prepared_s": prepared_s,
+                      request_seconds(result["timings"], one_time_phases(method)), "prepared_s": prepared_s,
                       "method_args": result["config"].get("method_args"),
                       "max_steps": result["config"].get("max_steps"), "stopping": result.get("stopping")}
             if config.should_save:

@@ -36,13 +36,22 @@ def scratch_setup(args: Any, train: Dataset, config: UnlearningConfig) -> tuple[
     return make_model, vit_image_processor(**(settings or {}))
 
 
-def request_seconds(timings: dict[str, float]) -> float:
+def one_time_phases(method: str) -> tuple[str, ...]:
+    """The phases `method` declares one-time (`UnlearningMethod.one_time_phases`), apart from a request's cost;
+    none for the rows that are no method (`original`, `retrained`)."""
+    from ..methods import available_methods, get_method
+
+    return tuple(get_method(method).one_time_phases) if method in available_methods() else ()
+
+
+def request_seconds(timings: dict[str, float], one_time_phases: tuple[str, ...] = ()) -> float:
     """What one deletion request costs: data reorganization (which includes the work a method does to build
     its fine-tuning set: amun's attack on the forget rows, Multi-GAN's GANs) + fine-tuning (+ SalUn's mask, + the
-    stopping rule's setup: its targets, the original's held-out accuracy, the references' scores), without
-    one-time work that can be done when the model is published (the retain GAN)."""
+    stopping rule's setup: its targets, the original's held-out accuracy, the references' scores), without the
+    method's `one_time_phases`: work that can be done once, when the model is published (Multi-GAN's retain GAN)."""
     return (timings.get("data_reorganization", 0.0) + timings.get("fine_tuning", 0.0)
-            + timings.get("saliency_mask", 0.0) + timings.get("stop_rule_setup", 0.0) - timings.get("gan_retain", 0.0))
+            + timings.get("saliency_mask", 0.0) + timings.get("stop_rule_setup", 0.0)
+            - sum(timings.get(phase, 0.0) for phase in one_time_phases))
 
 
 def format_table(metrics: dict[str, dict[str, float]], timings: dict[str, float] | None = None) -> str:

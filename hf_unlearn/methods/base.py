@@ -73,6 +73,9 @@ class UnlearningMethod:
     preparation_publishable: bool = False
     #: Bytes a run writes beside the model (e.g. generators), for the free-space check before any work.
     extra_output_bytes: int = 0
+    #: Phases of a run (`log_phase` names) that can be done once, when the model is published, and are reported
+    #: apart from a request's cost (Multi-GAN's retain GAN).
+    one_time_phases: tuple[str, ...] = ()
 
     #: Whether a request unlearned from an already unlearned model may still read the original's preparation.
     preparation_serves_later_requests: bool = True

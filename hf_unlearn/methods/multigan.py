@@ -60,6 +60,7 @@ class MultiGAN(UnlearningMethod):
     prepares = "generator"  # a DCGAN of the whole training set, trained once (`hf-unlearn prepare`)
     preparation_publishable = True
     extra_output_bytes = 60_000_000  # the generators
+    one_time_phases = ("gan_retain",)  # the retain GAN: trainable once, when the model is published
     preparation: Preparation | None = None  # this request's, when method_args.prepared_path names one
     reusable_output = (os.path.join(GENERATORS_DIR, "retain"), "retain_generator_path")  # the retain GAN
 

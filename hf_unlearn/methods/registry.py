@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .base import UnlearningMethod
 
+def _builtin_methods() -> tuple[str, ...]:
+    """Every module of this package that registers a method (a line `@register_method`): registry name == module
+    name. Found by reading the files, not by importing them: listing the names loads no method's dependencies,
+    and a new method file is found without a hand-kept list."""
+    here = Path(__file__).parent
+    return tuple(sorted(p.stem for p in here.glob("*.py") if "\n@register_method\n" in p.read_text()))
+
+
 #: Built-in methods: registry name == module name under `hf_unlearn.methods`.
-BUILTIN_METHODS = ("amun", "bad_teacher", "coun", "finetune", "l1_sparse", "multigan", "negate_layers", "neggrad",
-                   "neggrad_plus", "random_label", "retrain", "salun", "scrub")
+BUILTIN_METHODS = _builtin_methods()
 
 _METHODS: dict[str, type[UnlearningMethod]] = {}
 

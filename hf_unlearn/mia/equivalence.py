@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from .attacks import logit_confidence  # LiRA's logit-scaled confidence in the true label
+
 #: The standard deviation of a placement value under the target (uniform on [0, 1]).
 UNIFORM_SD = 1.0 / math.sqrt(12.0)
 #: The verdict's outcomes.
@@ -229,18 +231,6 @@ def equivalence_verdict(member_scores: np.ndarray, member_strata: np.ndarray, po
                    f"+- {margin:g}: {side}", **common)
 
 
-def logit_margin(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """LiRA's logit-scaled confidence in the true label, z_y - logsumexp(z_others) (stable)."""
-    logits = np.asarray(logits, dtype=np.float64)
-    labels = np.asarray(labels, dtype=np.int64)
-    rows = np.arange(len(labels))
-    true = logits[rows, labels]
-    others = logits.copy()
-    others[rows, labels] = -np.inf
-    peak = others.max(axis=1)
-    return true - (peak + np.log(np.exp(others - peak[:, None]).sum(axis=1)))
-
-
 def calibrated_scores(model_logits: np.ndarray, labels: np.ndarray, reference_logits: list[np.ndarray],
                       folds: np.ndarray, population_logits: np.ndarray, population_labels: np.ndarray,
                       reference_population_logits: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
@@ -252,14 +242,14 @@ def calibrated_scores(model_logits: np.ndarray, labels: np.ndarray, reference_lo
     labels, population_labels = np.asarray(labels), np.asarray(population_labels)
     folds = np.asarray(folds, dtype=np.int64)
     num_classes = int(max(labels.max(initial=0), population_labels.max(initial=0))) + 1
-    own = logit_margin(model_logits, labels)
+    own = logit_confidence(model_logits, labels)
     reference = np.empty(len(labels))
     for k, ref in enumerate(reference_logits):
         rows = folds == k
-        reference[rows] = logit_margin(ref[rows], labels[rows])
+        reference[rows] = logit_confidence(ref[rows], labels[rows])
     member_scores, member_strata = own - reference, folds * num_classes + labels
-    own_population = logit_margin(population_logits, population_labels)
-    population_scores = np.concatenate([own_population - logit_margin(ref, population_labels)
+    own_population = logit_confidence(population_logits, population_labels)
+    population_scores = np.concatenate([own_population - logit_confidence(ref, population_labels)
                                         for ref in reference_population_logits])
     population_strata = np.concatenate([k * num_classes + population_labels
                                         for k in range(len(reference_population_logits))])
