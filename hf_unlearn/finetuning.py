@@ -49,11 +49,13 @@ class FineTuningPlan:
 
 
 def plan_fine_tuning(method: Any, args: Any, log_phase: LogPhase) -> FineTuningPlan:
-    """Build `method`'s fine-tuning set (timed as `data_reorganization`), raise a small request's budget to
+    """Let `method` change the model it starts from, build its fine-tuning set (both timed as
+    `data_reorganization`, as before the hook), raise a small request's budget to
     `min_train_steps` (`budget`), take the method's batch plan (its length becomes `args.max_steps`, unless a
     smaller one was set) and its callbacks (e.g. SalUn's mask, computed on the original model). `args` is the
     run's config; its epoch and step counts are changed in place as the Trainer will read them."""
     start = time.perf_counter()
+    method.change_starting_model()  # e.g. NoT's negated layer: before the set is built, as its own phase
     combined = method.build_train_dataset()
     digest = fine_tuning_digest(combined, args.world_size)
     log_phase("data_reorganization", time.perf_counter() - start, rows=len(combined), sha256=digest[:16],

@@ -55,3 +55,18 @@ def test_negate_layers_is_listed_with_its_options():
     text = describe_methods()
     assert "negate_layers: Negate the weights of the first layer (NoT)" in text
     assert "method_args.parameter_indices = [0]" in text
+
+
+def test_the_negation_is_the_starting_model_hook_not_a_side_effect_of_building_the_data(trained_model_dir, digits,
+                                                                                          tmp_path):
+    """The method contract's hook for a method that changes the model it starts from: building the fine-tuning
+    set leaves the model alone (the stopping rule and the evaluation may build or read it first)."""
+    config = UnlearningConfig(str(tmp_path / "out"), method="negate_layers", forget_indices=list(range(0, 60, 3)),
+                              use_cpu=True, report_to="none")
+    trainer = UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"])
+    first = next(trainer.model.parameters())
+    before = first.detach().clone()
+    trainer.method.build_train_dataset()
+    assert torch.equal(first, before)
+    trainer.method.change_starting_model()
+    assert torch.equal(first, -before) and trainer.method.negated == ["resnet.embedder.embedder.convolution.weight"]

@@ -125,6 +125,11 @@ class UnlearningMethod:
     def validate(self) -> None:
         """Raise before any training if this method cannot run on the trainer's data and config."""
 
+    def change_starting_model(self) -> None:
+        """Change the model fine-tuning starts from (`self.trainer.model`), in place, before its fine-tuning set is
+        built (NoT negates its first layer); by default it starts from the model as given. A method that trains
+        from freshly initialised weights says so with `reinitialize_model` instead."""
+
     def build_train_dataset(self) -> Dataset:
         """The dataset (columns image, label, original_label, source) the Trainer loop fine-tunes on."""
         raise NotImplementedError

@@ -85,7 +85,9 @@ class NegateLayers(UnlearningMethod):
     def validate(self) -> None:
         check_indices(self.trainer.model, self.options.parameter_indices)  # before any work
 
-    def build_train_dataset(self) -> Dataset:
+    def change_starting_model(self) -> None:
         self.negated = negate_parameters(self.trainer.model, self.options.parameter_indices)
         self.trainer.log_phase("negate_layers", 0.0, negated=",".join(self.negated))
+
+    def build_train_dataset(self) -> Dataset:
         return combine_sources({"retain": with_source(self.trainer.retain_train_dataset(), "retain")})
