@@ -155,14 +155,14 @@ def parse_recipe(argv: list[str], dataclass_types: tuple[type, ...], command: st
     check_row_numbers(argv)
     from ..methods.multigan_options import LEGACY_OPTIONS
 
+    known = {a.dest for a in parser._actions}
     old_names: dict[str, Any] = {}
     if argv and argv[0].endswith((".yaml", ".yml")):
         recipe = read_recipe(argv[0]) if recipe is None else recipe
         # keys starting with "_" hold YAML anchors for the recipe itself (e.g. `_stop_rule: &stop {...}`)
         recipe = {k: v for k, v in recipe.items() if not str(k).startswith("_")}
-        old_names = {k: recipe.pop(k) for k in list(recipe) if k in LEGACY_OPTIONS and "method_args" in
-                     {a.dest for a in parser._actions}}  # Multi-GAN's old names: moved below
-        known = {a.dest for a in parser._actions}
+        if "method_args" in known:  # Multi-GAN's old names: moved into method_args below
+            old_names = {k: recipe.pop(k) for k in list(recipe) if k in LEGACY_OPTIONS}
         unknown = sorted(set(recipe) - known)
         if unknown:
             raise UsageError(f"recipe {argv[0]} has unknown keys {unknown}; see `hf-unlearn {command} --help`.")

@@ -154,13 +154,6 @@ def legacy_values(options: MultiGANOptions) -> dict[str, Any]:
     return out
 
 
-def sets_a_generator(overrides: dict[str, Any]) -> bool:
-    """Whether settings (either spelling) name the run's retain generator or a prepared one."""
-    method_args = _as_mapping(overrides.get("method_args"))
-    return bool({"retain_generator_path", "prepared_generator_path"} & set(overrides)
-                or {"retain_generator_path", "prepared_path"} & set(method_args))
-
-
 def merge_method_args(base: Any, extra: Any) -> dict[str, Any]:
     """`extra` over `base` (method_args mappings or JSON), option by option, nested options (`gan`) too."""
     merged = _as_mapping(base)
