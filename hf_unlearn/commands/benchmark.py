@@ -273,7 +273,8 @@ class Benchmark(SeedPreparations):
         for index, (name, (method, overrides)) in enumerate(setting_plan.variants.items()):
             config = configure(self.base, os.path.join(base_dir, name), seed, method, {**forget, **overrides})
             prepared_s = self.resolve_preparation(config, original)
-            reuse, kind = get_method(method).reusable_output, get_method(method)
+            kind = get_method(method)
+            reuse = kind.reusable_output
             if reuse and method in shared and kind.reads_reusable_output(config.method_options):
                 config.method_args = {**(as_dict(config.method_args) or {}), reuse[1]: shared[method]}  # made once
             self.retain_generator_of[config.output_dir] = getattr(config.method_options, reuse[1]) if reuse else None

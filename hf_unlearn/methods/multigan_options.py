@@ -191,15 +191,12 @@ def recorded_options(config: dict[str, Any]) -> dict[str, Any]:
         written = _as_mapping(config.get("method_args"))
     except OptionError:
         written = {}
-    out = {}
+    out, defaults = {}, legacy_values(MultiGANOptions())
     for name, path in LEGACY_OPTIONS.items():
         try:
             out[".".join(path)] = get(written, path)
         except KeyError:
-            default: Any = MultiGANOptions()
-            for part in path:
-                default = getattr(default, part)
-            out[".".join(path)] = config.get(name, default)
+            out[".".join(path)] = config.get(name, defaults[name])
     return out
 
 
