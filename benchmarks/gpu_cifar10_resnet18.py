@@ -73,13 +73,21 @@ sys.path.insert(0, str(REPO))
 
 import datasets  # noqa: E402
 from datasets import Dataset, Features, Image, Value  # noqa: E402
-from transformers import ResNetConfig, ResNetForImageClassification, Trainer, TrainerControl, get_scheduler  # noqa: E402
+from transformers import ResNetConfig, ResNetForImageClassification, Trainer, TrainerControl  # noqa: E402
 from transformers.models.resnet.modeling_resnet import ResNetConvLayer  # noqa: E402
 
 from hf_unlearn.config import UnlearningConfig  # noqa: E402
 from hf_unlearn.constants import AUX_INDEX, FORGET_SOURCES  # noqa: E402
 from hf_unlearn.evaluation import Predictions, avg_gap, score_predictions  # noqa: E402
-from hf_unlearn.finetuning import plan_fine_tuning  # noqa: E402
+from hf_unlearn.finetuning import (  # noqa: E402
+    FineTuningSteps,
+    decay_groups,
+    fine_tuning_max_grad_norm,
+    fine_tuning_optimizer,
+    fine_tuning_scheduler,
+    fine_tuning_steps,
+    plan_fine_tuning,
+)
 from hf_unlearn.forget import ForgetSet  # noqa: E402
 from hf_unlearn.methods import available_methods, get_method  # noqa: E402
 from hf_unlearn.methods.multigan_options import merge_method_args  # noqa: E402
@@ -414,15 +422,6 @@ def retain_sample(retain: Dataset, n: int | None, seed: int) -> Dataset:
 
 
 # ============================================================================================== training loop
-def decay_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Parameter groups as `Trainer.create_optimizer` makes them (its `get_decay_parameter_names`: no decay on
-    biases and norm layers' parameters by name)."""
-    decay = set(Trainer.get_decay_parameter_names(None, model))
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    return [{"params": [p for n, p in params if n in decay], "weight_decay": weight_decay},
-            {"params": [p for n, p in params if n not in decay], "weight_decay": 0.0}]
-
-
 def shuffled_epochs(bench: Bench, n: int, batch_size: int, generator: torch.Generator,
                     drop_last: bool) -> Iterator[torch.Tensor]:
     """Index batches of endless shuffled epochs over n rows (the last short batch kept unless `drop_last`)."""
@@ -696,31 +695,24 @@ def run_method(bench: Bench, name: str, original: nn.Module) -> tuple[nn.Module,
     bench.clock.sync()
     start = time.perf_counter()
     data, plan = DATA_DRIVERS.get(name, library_data)(bench, method, ctx)
-    batch = config.per_device_train_batch_size
-    if plan is not None:  # the method's own passes, in its order (UnlearningTrainer: max_steps = len(plan))
-        steps_per_epoch = total = len(plan)
-        config.max_steps = total
+    # the library's step count, clipping, optimizer and schedule (what UnlearningTrainer's hooks call)
+    counts = fine_tuning_steps(config, len(data), plan)
+    if plan is not None:  # the method's own passes, in its order
         batches: Iterator[torch.Tensor] = (torch.as_tensor(b, device=bench.device) for b in plan)
     else:  # the Trainer's shuffled epochs
-        steps_per_epoch = math.ceil(len(data) / batch)
-        total = math.ceil(config.num_train_epochs * steps_per_epoch) if config.max_steps <= 0 else config.max_steps
-        batches = shuffled_epochs(bench, len(data), batch, bench.generator(zlib.crc32(name.encode()) % 1000 + 2),
+        batches = shuffled_epochs(bench, len(data), config.per_device_train_batch_size,
+                                  bench.generator(zlib.crc32(name.encode()) % 1000 + 2),
                                   drop_last=config.dataloader_drop_last)
-    if bench.profile.max_method_steps:
-        total = min(total, bench.profile.max_method_steps)
+    total = min(counts.total, bench.profile.max_method_steps or counts.total)
     ctx.state.max_steps = total
     # e.g. SalUn's GradientMask (its saliency mask computed, timed): planned with the data, else (multigan) here
     callbacks = ctx.callbacks if ctx.callbacks is not None else method.callbacks()
-    optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(config, model)
-    optimizer = optimizer_cls(decay_groups(model, config.weight_decay), **optimizer_kwargs)
-    factor = method.lr_lambda(steps_per_epoch)  # a method's own schedule (amun's steps), as UnlearningTrainer
-    scheduler = (torch.optim.lr_scheduler.LambdaLR(optimizer, factor) if factor is not None else
-                 get_scheduler(config.lr_scheduler_type, optimizer, num_warmup_steps=config.get_warmup_steps(total),
-                               num_training_steps=total, scheduler_specific_kwargs=config.lr_scheduler_kwargs))
-    clip = config.max_grad_norm if config.max_grad_norm is not None else method.max_grad_norm
+    optimizer = fine_tuning_optimizer(model, config)
+    scheduler = fine_tuning_scheduler(method, config, optimizer, FineTuningSteps(counts.per_epoch, total))
+    clip = fine_tuning_max_grad_norm(method, config)
     steps = run_steps(bench, model, data, batches, total, library_loss(method), optimizer, scheduler, augment=augment,
                       offset=zlib.crc32(name.encode()) % 1000 + 3, max_grad_norm=clip, callbacks=callbacks,
-                      args=config, state=ctx.state, steps_per_epoch=steps_per_epoch)
+                      args=config, state=ctx.state, steps_per_epoch=counts.per_epoch)
     bench.clock.sync()
     total_s = time.perf_counter() - start
     preparation = ctx.timings.get("gan_retain", 0.0)
@@ -728,7 +720,8 @@ def run_method(bench: Bench, name: str, original: nn.Module) -> tuple[nn.Module,
     settings = {**COMMON_CONFIG, **METHOD_SETTINGS.get(name, {}), **bench.profile.config}
     return model, {"seconds": total_s - preparation, "preparation_s": preparation, "steps": steps,
                    "batch_plan": plan is not None, "max_grad_norm": clip, "augment": augment,
-                   "optimizer": f"{optimizer_cls.__name__} {optimizer_kwargs}, weight decay {config.weight_decay}",
+                   "optimizer": f"{type(optimizer).__name__} {Trainer.get_optimizer_cls_and_kwargs(config, model)[1]}, "
+                                f"weight decay {config.weight_decay}",
                    "lr_scheduler": config.lr_scheduler_type,
                    "rows": {"total": len(data), "forget": forget_rows, "other": len(data) - forget_rows},
                    "timings": ctx.timings, "settings": settings, "options": dataclasses.asdict(method.options)}

@@ -1,16 +1,22 @@
 """The run loop's method-driving steps, apart from the Trainer that runs them: what a method's request fine-tunes
 on, for how many steps, in which order, and the digest a checkpoint must match to be resumed (`plan_fine_tuning`);
-the stopping rule set up against the original model (`start_stopping`). `UnlearningTrainer.unlearn()` calls both;
-anything else that drives a method's contract (a script's own tensor loop) can call them too."""
+how many optimizer steps that is (`fine_tuning_steps`), the clipping (`fine_tuning_max_grad_norm`), the optimizer
+(`fine_tuning_optimizer`) and the method's learning-rate schedule (`fine_tuning_scheduler`); the stopping rule set up
+against the original model (`start_stopping`). `UnlearningTrainer` calls them from its Trainer hooks; anything else
+that drives a method's contract (the GPU benchmark's tensor loop on the device) calls the same functions, so the
+two loops cannot drift apart."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from datasets import Dataset
+from transformers import Trainer, get_scheduler
 
 from .methods.schedule import plan_digest, reach_min_steps
 from .stopping import IndistinguishableStop, stopping_targets, utility_rows
@@ -88,3 +94,63 @@ def start_stopping(request: Any, args: Any, verdict_phase: Any, predict_logits: 
     stopping.measure_original()
     log_phase("stop_rule_setup", time.perf_counter() - start)
     return stopping
+
+
+@dataclass(frozen=True)
+class FineTuningSteps:
+    """Optimizer steps per epoch and in all, as the Trainer's loop counts them."""
+
+    per_epoch: int
+    total: int
+
+
+def fine_tuning_steps(args: Any, rows: int, batch_plan: list[list[int]] | None) -> FineTuningSteps:
+    """The optimizer steps of a request's fine-tuning over `rows` rows: with the method's batch plan, one pass over
+    it (`plan_fine_tuning` has set `args.max_steps`); else the Trainer's shuffled epochs, `per_device_train_batch_size`
+    rows per process and step (the last short batch counted unless `dataloader_drop_last`), `num_train_epochs` of
+    them unless `max_steps` is set."""
+    accumulation = max(1, args.gradient_accumulation_steps)
+    if batch_plan is not None:
+        per_epoch = max(1, -(-len(batch_plan) // accumulation))
+        return FineTuningSteps(per_epoch, args.max_steps if args.max_steps > 0 else per_epoch)
+    per_step = args.per_device_train_batch_size * max(1, args.world_size)
+    batches = rows // per_step if args.dataloader_drop_last else -(-rows // per_step)
+    per_epoch = max(1, batches // accumulation)
+    total = args.max_steps if args.max_steps > 0 else math.ceil(args.num_train_epochs * per_epoch)
+    return FineTuningSteps(per_epoch, total)
+
+
+def fine_tuning_max_grad_norm(method: Any, args: Any) -> float:
+    """The clipping norm: the config's `max_grad_norm`, or the method's reference setting when it is unset (None);
+    written back into `args`, where the Trainer and the results read it."""
+    if args.max_grad_norm is None:
+        args.max_grad_norm = method.max_grad_norm
+    return args.max_grad_norm
+
+
+def fine_tuning_optimizer(model: torch.nn.Module, args: Any) -> torch.optim.Optimizer:
+    """The optimizer `Trainer.create_optimizer` makes for `args` (its class and keyword arguments from
+    `optim`, and its two groups: no weight decay on biases and normalisation layers)."""
+    optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    return optimizer_cls(decay_groups(model, args.weight_decay), **optimizer_kwargs)
+
+
+def decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """The Trainer's two parameter groups (its `get_decay_parameter_names`): `weight_decay` on the trainable
+    weights, none on biases and normalisation layers."""
+    decay = set(Trainer.get_decay_parameter_names(None, model))
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return [{"params": [p for n, p in params if n in decay], "weight_decay": weight_decay},
+            {"params": [p for n, p in params if n not in decay], "weight_decay": 0.0}]
+
+
+def fine_tuning_scheduler(method: Any, args: Any, optimizer: torch.optim.Optimizer,
+                          steps: FineTuningSteps) -> torch.optim.lr_scheduler.LRScheduler:
+    """The method's own learning-rate schedule when it has one (`UnlearningMethod.lr_lambda`, given the optimizer
+    steps per epoch: AMUN's steps), else the config's `lr_scheduler_type` over `steps.total` steps with its warm-up,
+    as `Trainer.create_scheduler` makes it."""
+    factor = method.lr_lambda(steps.per_epoch)
+    if factor is not None:
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return get_scheduler(args.lr_scheduler_type, optimizer, num_warmup_steps=args.get_warmup_steps(steps.total),
+                         num_training_steps=steps.total, scheduler_specific_kwargs=args.lr_scheduler_kwargs)

@@ -24,7 +24,15 @@ from .data import DataError, ImageTransform, collate_images, model_num_channels
 from .distributed import restore_batchnorm, sync_batchnorm
 from .errors import TrainingDivergedError
 from .evaluation import Predictions, avg_gap, group_scores, score_sets
-from .finetuning import plan_fine_tuning, small_request_warning, start_stopping
+from .finetuning import (
+    FineTuningSteps,
+    fine_tuning_max_grad_norm,
+    fine_tuning_scheduler,
+    fine_tuning_steps,
+    plan_fine_tuning,
+    small_request_warning,
+    start_stopping,
+)
 from .forget import ForgetSet
 from .forget.ledger import earlier_requests, verified_ledger
 from .lora import count_parameters, is_lora, merged
@@ -137,8 +145,7 @@ class UnlearningTrainer(RunServices, Trainer):
         self.model = model  # what methods validate against (Trainer.__init__ sets the model to fine-tune)
         self.method = get_method(args.method)(self)
         self.method.validate()
-        if args.max_grad_norm is None:  # unset: the method's reference setting (recorded in the results)
-            args.max_grad_norm = self.method.max_grad_norm
+        fine_tuning_max_grad_norm(self.method, args)  # unset: the method's reference setting (recorded)
         self.batch_plan: list[list[int]] | None = None
         self.timings: dict[str, float] = {}
         self._original_predictions: dict[str, Predictions] = {}
@@ -173,14 +180,13 @@ class UnlearningTrainer(RunServices, Trainer):
         return loss
 
     def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
-        """The method's own schedule when it has one (`UnlearningMethod.lr_lambda`), else the config's."""
-        batches = -(-len(self.train_dataset) // (self.args.per_device_train_batch_size * self.args.world_size))
-        factor = self.method.lr_lambda(max(1, batches // self.args.gradient_accumulation_steps))  # per epoch, as
-        # the Trainer counts optimizer steps per epoch
-        if factor is None or self.lr_scheduler is not None:
-            return super().create_scheduler(num_training_steps, optimizer)
-        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer or self.optimizer, factor)
-        self._created_lr_scheduler = True
+        """The method's own schedule when it has one (`UnlearningMethod.lr_lambda`), else the config's: the library's
+        `fine_tuning_scheduler`, which the GPU benchmark's loop calls too."""
+        if self.lr_scheduler is None:
+            per_epoch = fine_tuning_steps(self.args, len(self.train_dataset), self.batch_plan).per_epoch
+            self.lr_scheduler = fine_tuning_scheduler(self.method, self.args, optimizer or self.optimizer,
+                                                      FineTuningSteps(per_epoch, num_training_steps))
+            self._created_lr_scheduler = True
         return self.lr_scheduler
 
     def get_train_dataloader(self) -> Any:

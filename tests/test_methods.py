@@ -73,6 +73,31 @@ def test_every_registered_method_keeps_the_contract(method, tmp_path, trained_mo
         assert np.isfinite(result.metrics["unlearned"][name]), (name, result.metrics["unlearned"])
     assert (tmp_path / "out" / "model.safetensors").is_file() and (tmp_path / "out" / "README.md").is_file()
     assert result.config["method"] == method
+    _check_library_run_loop(trainer)
+
+
+def _check_library_run_loop(trainer):
+    """The library's run-loop functions, which the GPU benchmark's tensor loop calls instead of the Trainer, count
+    the optimizer steps the Trainer took and build the optimizer and schedule it built."""
+    from hf_unlearn.finetuning import fine_tuning_optimizer, fine_tuning_scheduler, fine_tuning_steps
+
+    steps = fine_tuning_steps(trainer.args, len(trainer.train_dataset), trainer.batch_plan)
+    assert steps.total == trainer.state.max_steps == trainer.state.global_step
+    built = getattr(trainer.optimizer, "optimizer", trainer.optimizer)  # accelerate's wrapper
+    ours = fine_tuning_optimizer(trainer.model, trainer.args)
+    assert type(ours) is type(built)
+
+    def settings(groups):  # a scheduler has moved `lr` and kept the starting one as `initial_lr`
+        return [({**{k: v for k, v in g.items() if k not in ("params", "initial_lr")},
+                  "lr": g.get("initial_lr", g["lr"])}, len(g["params"])) for g in groups]
+
+    assert settings(ours.param_groups) == settings(built.param_groups)
+    scheduler = fine_tuning_scheduler(trainer.method, trainer.args, ours, steps)
+    assert type(scheduler) is type(trainer.lr_scheduler)
+    for _ in range(steps.total):
+        ours.step()
+        scheduler.step()
+    assert scheduler.get_last_lr() == pytest.approx(trainer.lr_scheduler.get_last_lr())
 
 
 @pytest.mark.parametrize("method", sorted(SETTINGS))
