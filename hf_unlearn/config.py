@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import typing
@@ -11,7 +10,7 @@ from typing import Any
 
 from transformers import TrainingArguments
 
-from .config_options import INHERITED_LIMITS, UnlearningOptions
+from .config_options import EXAMPLES, LIMITS, UnlearningOptions, check_declared
 from .constants import STOP_RULES
 from .forget import FORGET_OPTIONS, ForgetSet
 from .gate import parse_gate
@@ -21,7 +20,6 @@ from .methods.registry import get_method
 from .mia.equivalence import VerdictOptions
 from .options import (
     OptionError,
-    check_range,
     coerce,
     coerce_dataclass,
 )
@@ -57,8 +55,8 @@ class UnlearningConfig(UnlearningOptions, TrainingArguments):
         if self.optim_args is None and str(getattr(self.optim, "value", self.optim)) == "sgd":
             self.optim_args = "momentum=0.9"  # the paper's SGD; other optimizers get no SGD-only argument
         super().__post_init__()
-        for name, (rule, allowed) in RANGES.items():
-            check_range(name, getattr(self, name), rule, allowed, EXAMPLES.get(name))
+        for name in LIMITS:
+            check_declared(name, getattr(self, name))
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise OptionError(f"num_train_epochs = {self.num_train_epochs} fine-tunes for no step: nothing would be "
                               "unlearned. Give num_train_epochs > 0 (e.g. num_train_epochs: 2) or max_steps > 0.")
@@ -115,10 +113,7 @@ def check_option(name: str, value: Any) -> Any:
     hint = typing.get_type_hints(UnlearningConfig).get(name)
     if hint is None:
         raise OptionError(f"Unknown option {name!r}: see `hf-unlearn run --help` for the options.")
-    value = coerce(name, value, hint, EXAMPLES.get(name)) if name in CHECKED_FIELDS else value
-    if name in RANGES:
-        check_range(name, value, *RANGES[name], EXAMPLES.get(name))
-    return value
+    return check_declared(name, value, hint if name in CHECKED_FIELDS else None)
 
 
 #: Fields brought to their declared type (numbers written as text become numbers): every field of this class
@@ -126,13 +121,6 @@ def check_option(name: str, value: Any) -> Any:
 CHECKED_FIELDS = tuple(UnlearningOptions.__annotations__) + (
     "max_steps", "gradient_accumulation_steps", "max_grad_norm", "seed", "warmup_steps", "adam_beta1", "adam_beta2",
     "adam_epsilon", "save_total_limit", "dataloader_num_workers", "bf16", "fp16", "use_cpu", "disable_tqdm")
-_FIELDS = {f.name: f for f in dataclasses.fields(UnlearningConfig)}
-#: Allowed ranges (rule, in words) of numeric options, and the example each message shows: read from the fields.
-RANGES: dict[str, tuple[Any, str]] = {**{name: f.metadata["range"] for name, f in _FIELDS.items()
-                                         if "range" in f.metadata},
-                                      **{name: (rule, words) for name, (rule, words, _) in INHERITED_LIMITS.items()}}
-EXAMPLES: dict[str, Any] = {**{name: f.metadata["example"] for name, f in _FIELDS.items() if "example" in f.metadata},
-                            **{name: example for name, (_, _, example) in INHERITED_LIMITS.items()}}
 
 def public_config(args: UnlearningConfig) -> dict[str, Any]:
     """The run's config as JSON-safe values, without secrets."""

@@ -330,6 +330,25 @@ INHERITED_LIMITS: dict[str, tuple[Any, str, Any]] = {
 _INHERITED_TYPES = {"gradient_accumulation_steps": int, "seed": int, "warmup_steps": int, "dataloader_num_workers": int}
 
 
+#: Allowed ranges (rule, in words) and the examples messages show, read from the declarations above: every
+#: option of `UnlearningOptions` that declares them, and the inherited ones of `INHERITED_LIMITS`.
+_FIELDS = UnlearningOptions.__dataclass_fields__
+LIMITS: dict[str, tuple[Any, str]] = {**{name: f.metadata["range"] for name, f in _FIELDS.items() if "range" in f.metadata},
+                                      **{name: (rule, words) for name, (rule, words, _) in INHERITED_LIMITS.items()}}
+EXAMPLES: dict[str, Any] = {**{name: f.metadata["example"] for name, f in _FIELDS.items() if "example" in f.metadata},
+                            **{name: example for name, (_, _, example) in INHERITED_LIMITS.items()}}
+
+
+def check_declared(name: str, value: Any, hint: Any = None) -> Any:
+    """One option's value, brought to the type `hint` (when given) and checked against its declared range (when
+    it declares one); messages name the option, the value, what is allowed and an example."""
+    if hint is not None:
+        value = coerce(name, value, hint, EXAMPLES.get(name))
+    if name in LIMITS:
+        check_range(name, value, *LIMITS[name], EXAMPLES.get(name))
+    return value
+
+
 def check_values(recipe: dict[str, Any], argv: list[str]) -> None:
     """Check the ranged options a recipe and its command line give (`--name value`, `--name=value`; the command
     line's over the recipe's) against their declarations, before anything heavy is imported: a bad value is
@@ -342,12 +361,7 @@ def check_values(recipe: dict[str, Any], argv: list[str]) -> None:
                 values[name] = inline
             elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
                 values[name] = argv[i + 1]
-    fields = UnlearningOptions.__dataclass_fields__
-    hints = typing.get_type_hints(UnlearningOptions)
+    hints = {**typing.get_type_hints(UnlearningOptions), **_INHERITED_TYPES}
     for name, value in values.items():
-        if name in fields and "range" in fields[name].metadata:
-            example = fields[name].metadata.get("example")
-            check_range(name, coerce(name, value, hints[name], example), *fields[name].metadata["range"], example)
-        elif name in INHERITED_LIMITS:
-            rule, words, example = INHERITED_LIMITS[name]
-            check_range(name, coerce(name, value, _INHERITED_TYPES[name], example), rule, words, example)
+        if name in LIMITS:
+            check_declared(name, value, hints[name])

@@ -99,6 +99,22 @@ def check_range(name: str, value: Any, rule: Callable[[Any], bool], allowed: str
         raise OptionError(f"{name} = {value!r} is out of range: it must be {allowed} (e.g. {name}: {example!r}).")
 
 
+def as_mapping(name: str, value: Any, example: str) -> dict[str, Any]:
+    """A mapping option given in YAML (a dict) or on the command line (JSON text), as a fresh dict (None: empty);
+    anything else is refused, naming the option and showing `example` (its JSON spelling)."""
+    import copy
+    import json
+
+    try:
+        values = json.loads(value) if isinstance(value, str) else copy.deepcopy(dict(value or {}))
+    except (TypeError, ValueError):
+        raise OptionError(f"{name} = {value!r} is not a mapping of option: value; write it as '{example}' (JSON) on "
+                          "the command line or a mapping in YAML.") from None
+    if not isinstance(values, dict):
+        raise OptionError(f"{name} = {value!r} is not a mapping of option: value (e.g. {example}).")
+    return values
+
+
 def coerce_dataclass(instance: Any, names: Any = None, label: str = "") -> None:
     """Coerce the fields `names` (default: all) of a dataclass instance in place, each field's default as the
     example in messages; `label` prefixes the option names in messages (e.g. `method_args.`)."""
@@ -111,10 +127,10 @@ def coerce_dataclass(instance: Any, names: Any = None, label: str = "") -> None:
 
 
 def option(default: Any = dataclasses.MISSING, *, help: str, range: tuple[Callable[[Any], bool], str] | None = None,
-           example: Any = None, choices: Any = None) -> Any:
-    """A dataclass field declared once: its default, `help`, allowed `range` (rule, in words), an `example` for
-    messages and its `choices` (a collection, or a callable giving one), read by validation (`check_fields`),
-    `--help`, `hf-unlearn methods` and the messages."""
+           example: Any = None, choices: Any = None, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field declared once: its default (or `default_factory`, for a list), `help`, allowed `range`
+    (rule, in words), an `example` for messages and its `choices` (a collection, or a callable giving one), read by
+    validation (`check_fields`), `--help`, `hf-unlearn methods` and the messages."""
     metadata: dict[str, Any] = {"help": help}
     if range is not None:
         metadata["range"] = range
@@ -122,6 +138,8 @@ def option(default: Any = dataclasses.MISSING, *, help: str, range: tuple[Callab
         metadata["example"] = example
     if choices is not None:
         metadata["choices"] = choices
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -129,6 +147,8 @@ def field_example(f: dataclasses.Field) -> Any:
     """A field's example value: its declared example, else its default."""
     if "example" in f.metadata:
         return f.metadata["example"]
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
     return f.default if f.default is not dataclasses.MISSING else None
 
 

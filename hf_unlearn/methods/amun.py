@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from datasets import Dataset
 
 from ..constants import AUX_INDEX
+from ..options import at_least, non_negative, option, positive
 from ..synthesis import combine_sources, with_source
 from .adversarial import (
     ARRAYS,
@@ -54,41 +55,26 @@ from .registry import register_method
 
 @dataclass
 class AmunOptions:
-    include_forget: bool = field(
-        default=True,
-        metadata={"help": "Fine-tune on the forget rows (own labels) beside their adversarial examples (AMUN); "
-                          "false: adversarial examples and retain rows only (the authors' `advonly`)."},
-    )
-    lr_step_epochs: float = field(
-        default=1.0,
-        metadata={"help": "Multiply the learning rate by lr_gamma every this many epochs (the authors' LRsteps: 1 "
-                          "in their reported runs); 0: the config's lr_scheduler_type instead."},
-    )
-    lr_gamma: float = field(default=0.1, metadata={"help": "Factor of each learning-rate step (their gamma)."})
-    attack_eps: float = field(
-        default=0.04, metadata={"help": "Starting L2 radius of the adversarial search, in [0, 1] pixel units."}
-    )
-    attack_steps: int = field(
-        default=50, metadata={"help": "PGD steps per radius before the radius of a still-correct image doubles."}
-    )
-    attack_max_doublings: int = field(
-        default=30, metadata={"help": "Give up doubling after this many rounds (an image that never flips is an error)."}
-    )
-    attack_batch_size: int = field(default=128, metadata={"help": "Images attacked together."})
-    prepared_path: str | None = field(
-        default=None,
-        metadata={"help": "Folder of this model's adversarial set, made once for every training image by "
-                          "`hf-unlearn prepare` with method amun (as the authors build it): the request then "
-                          "attacks nothing. Unset: the forget rows are attacked for this request."},
-    )
-
-    def check(self) -> None:
-        if self.lr_step_epochs < 0 or not 0 < self.lr_gamma <= 1:
-            raise ValueError(f"amun needs lr_step_epochs >= 0 and lr_gamma in (0, 1], got {self.lr_step_epochs}, "
-                             f"{self.lr_gamma}.")
-        if self.attack_eps <= 0 or self.attack_steps < 1 or self.attack_max_doublings < 0 or self.attack_batch_size < 1:
-            raise ValueError("amun needs attack_eps > 0, attack_steps >= 1, attack_max_doublings >= 0 and "
-                             "attack_batch_size >= 1.")
+    include_forget: bool = option(
+        True, help="Fine-tune on the forget rows (own labels) beside their adversarial examples (AMUN); false: "
+                   "adversarial examples and retain rows only (the authors' `advonly`).")
+    lr_step_epochs: float = option(
+        1.0, help="Multiply the learning rate by lr_gamma every this many epochs (the authors' LRsteps: 1 in their "
+                  "reported runs); 0: the config's lr_scheduler_type instead.", range=(non_negative, ">= 0"))
+    lr_gamma: float = option(0.1, help="Factor of each learning-rate step (their gamma).",
+                             range=(lambda x: 0 < x <= 1, "in (0, 1]"))
+    attack_eps: float = option(0.04, help="Starting L2 radius of the adversarial search, in [0, 1] pixel units.",
+                               range=(positive, "> 0"))
+    attack_steps: int = option(50, help="PGD steps per radius before the radius of a still-correct image doubles.",
+                               range=(at_least(1), ">= 1"))
+    attack_max_doublings: int = option(
+        30, help="Give up doubling after this many rounds (an image that never flips is an error).",
+        range=(non_negative, ">= 0"))
+    attack_batch_size: int = option(128, help="Images attacked together.", range=(at_least(1), ">= 1"))
+    prepared_path: str | None = option(
+        None, help="Folder of this model's adversarial set, made once for every training image by `hf-unlearn "
+                   "prepare` with method amun (as the authors build it): the request then attacks nothing. Unset: "
+                   "the forget rows are attacked for this request.")
 
 
 @register_method

@@ -10,12 +10,13 @@ the config like every method's."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from datasets import Dataset
 
+from ..options import option, positive
 from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .losses import FrozenModel, distillation_kl
@@ -24,14 +25,11 @@ from .registry import register_method
 
 @dataclass
 class BadTeacherOptions:
-    temperature: float = field(default=1.0, metadata={"help": "Distillation temperature (the paper's KL_temperature = 1)."})
-    retain_fraction: float = field(
-        default=0.3, metadata={"help": "Share of the retain set distilled from the competent teacher (the paper's 30%)."}
-    )
-
-    def check(self) -> None:
-        if self.temperature <= 0 or not 0.0 < self.retain_fraction <= 1.0:
-            raise ValueError("bad_teacher needs temperature > 0 and 0 < retain_fraction <= 1.")
+    temperature: float = option(1.0, help="Distillation temperature (the paper's KL_temperature = 1).",
+                                range=(positive, "> 0"))
+    retain_fraction: float = option(
+        0.3, help="Share of the retain set distilled from the competent teacher (the paper's 30%).",
+        range=(lambda x: 0 < x <= 1, "in (0, 1]"))
 
 
 @register_method

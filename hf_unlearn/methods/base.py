@@ -11,7 +11,6 @@ read from the run is `UnlearningContext` (the `UnlearningTrainer` provides it).
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -19,7 +18,7 @@ import torch
 from datasets import Dataset
 from transformers import TrainerCallback
 
-from ..options import OptionError, build_dataclass
+from ..options import as_mapping, build_dataclass
 
 if TYPE_CHECKING:
     from ..evaluation import Predictions
@@ -170,13 +169,7 @@ class UnlearningMethod:
 def parse_method_args(options_class: type, method_args: dict | str | None, method: str) -> Any:
     """`method_args` (a dict, or JSON text from the command line) as the method's `Options` dataclass: unknown
     names refused, each value brought to its declared type (or refused, naming it), then the ranges checked."""
-    try:
-        values = json.loads(method_args) if isinstance(method_args, str) else dict(method_args or {})
-    except (json.JSONDecodeError, TypeError, ValueError):
-        raise OptionError(f"method_args = {method_args!r} is not a mapping of option: value; write it as "
-                          "'{\"retain_weight\": 0.9}' (JSON) on the command line or a mapping in YAML.") from None
-    if not isinstance(values, dict):
-        raise OptionError(f"method_args = {method_args!r} is not a mapping of option: value (e.g. {{\"mask_ratio\": 0.5}}).")
+    values = as_mapping("method_args", method_args, '{"retain_weight": 0.9}')
     known = {f.name for f in dataclasses.fields(options_class)}
     unknown = sorted(set(values) - known)
     if unknown:

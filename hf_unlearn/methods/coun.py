@@ -26,13 +26,14 @@ retrained model's batch, as their rule asks).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
+from ..options import non_negative, option, positive
 from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .registry import register_method
@@ -40,23 +41,15 @@ from .registry import register_method
 
 @dataclass
 class CoUnOptions:
-    contrastive_weight: float = field(
-        default=1.0, metadata={"help": "Weight of the contrastive loss beside cross-entropy (their lambda, tuned in "
-                                       "[0.1, 6])."}
-    )
-    temperature: float = field(
-        default=0.1, metadata={"help": "Temperature of the cosine similarities (their tau, tuned in (0, 0.3]; 0.1 "
-                                       "best in their ablation)."}
-    )
-    crop_padding: float = field(
-        default=0.125, metadata={"help": "Random-crop padding of each view, as a fraction of the input's side "
-                                         "(their 4 px at 32 px); 0: flips only."}
-    )
-
-    def check(self) -> None:
-        if self.contrastive_weight < 0 or self.temperature <= 0 or not 0 <= self.crop_padding < 0.5:
-            raise ValueError(f"coun needs contrastive_weight >= 0, temperature > 0 and crop_padding in [0, 0.5), got "
-                             f"{self.contrastive_weight}, {self.temperature}, {self.crop_padding}.")
+    contrastive_weight: float = option(
+        1.0, help="Weight of the contrastive loss beside cross-entropy (their lambda, tuned in [0.1, 6]).",
+        range=(non_negative, ">= 0"))
+    temperature: float = option(
+        0.1, help="Temperature of the cosine similarities (their tau, tuned in (0, 0.3]; 0.1 best in their "
+                  "ablation).", range=(positive, "> 0"))
+    crop_padding: float = option(
+        0.125, help="Random-crop padding of each view, as a fraction of the input's side (their 4 px at 32 px); "
+                    "0: flips only.", range=(lambda x: 0 <= x < 0.5, "in [0, 0.5)"))
 
 
 def contrastive_loss(z: torch.Tensor, z_other: torch.Tensor, temperature: float) -> torch.Tensor:

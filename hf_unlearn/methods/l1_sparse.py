@@ -7,13 +7,14 @@ whole of epoch e = 0 .. E-1 (no_l1_epochs = 0); no gradient clipping."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
+from ..options import non_negative, option
 from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .registry import register_method
@@ -21,11 +22,7 @@ from .registry import register_method
 
 @dataclass
 class L1SparseOptions:
-    l1_weight: float = field(default=5e-4, metadata={"help": "Initial L1 strength gamma (the paper's 5e-4)."})
-
-    def check(self) -> None:
-        if self.l1_weight < 0:
-            raise ValueError(f"l1_sparse l1_weight must be >= 0, got {self.l1_weight}.")
+    l1_weight: float = option(5e-4, help="Initial L1 strength gamma (the paper's 5e-4).", range=(non_negative, ">= 0"))
 
 
 def l1_strength(l1_weight: float, epoch: float, epochs: float) -> float:

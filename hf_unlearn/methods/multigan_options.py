@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..gan.settings import GANSettings
-from ..options import OptionError, at_least, option
+from ..options import OptionError, as_mapping, at_least, option
 from ..synthesis import available_inversions
 
 #: Options a prepared generator depends on (besides the original model and the data), in the old top-level names
@@ -131,16 +131,7 @@ def migrate_legacy(values: dict[str, Any], method: str, where: str = "the config
 
 
 def _as_mapping(method_args: Any) -> dict[str, Any]:
-    import copy
-    import json
-
-    if isinstance(method_args, str):
-        try:
-            method_args = json.loads(method_args)
-        except ValueError:
-            raise OptionError(f"method_args = {method_args!r} is not a mapping of option: value; write it as "
-                              "'{\"gan\": {\"epochs\": 10}}' (JSON) on the command line.") from None
-    return copy.deepcopy(dict(method_args or {}))
+    return as_mapping("method_args", method_args, '{"gan": {"epochs": 10}}')
 
 
 def legacy_values(options: MultiGANOptions) -> dict[str, Any]:

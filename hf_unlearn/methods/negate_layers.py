@@ -19,13 +19,13 @@ fine-tuning augments the retain images (crop and flip), not done here, as for ev
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from datasets import Dataset
 
-from ..options import OptionError
+from ..options import OptionError, option
 from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .registry import register_method
@@ -33,18 +33,13 @@ from .registry import register_method
 
 @dataclass
 class NegateLayersOptions:
-    parameter_indices: list[int] = field(
+    parameter_indices: list[int] = option(
         default_factory=lambda: [0],
-        metadata={"help": "Positions in the model's parameter list (model.named_parameters()) whose weights are "
-                          "multiplied by -1 before fine-tuning: [0], the first layer, in the paper and in CoUn's "
-                          "harness for CNNs ([0, 4] for a ViT)."},
-    )
-
-    def check(self) -> None:
-        if not self.parameter_indices or len(set(self.parameter_indices)) != len(self.parameter_indices) or any(
-                i < 0 for i in self.parameter_indices):
-            raise ValueError(f"negate_layers needs distinct parameter_indices >= 0, e.g. [0]; got "
-                             f"{self.parameter_indices}.")
+        help="Positions in the model's parameter list (model.named_parameters()) whose weights are multiplied by "
+             "-1 before fine-tuning: [0], the first layer, in the paper and in CoUn's harness for CNNs ([0, 4] for "
+             "a ViT).",
+        range=(lambda v: bool(v) and len(set(v)) == len(v) and min(v) >= 0, "a non-empty list of distinct "
+               "indices >= 0"))
 
 
 def check_indices(model: torch.nn.Module, indices: list[int]) -> list[str]:

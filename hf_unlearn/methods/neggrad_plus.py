@@ -9,7 +9,7 @@ and each step takes the mean cross-entropy of each batch. No gradient clipping.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
+from ..options import non_negative, option
 from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .losses import masked_mean
@@ -26,21 +27,13 @@ from .schedule import cut_to_epochs, epoch_count, rows_of, shuffled_batches
 
 @dataclass
 class NegGradPlusOptions:
-    retain_weight: float = field(
-        default=0.99,
-        metadata={"help": "Weight of the retain loss; the forget loss gets 1 - retain_weight (Kurmanji et al.'s alpha)."},
-    )
-    forget_batch_size: int = field(
-        default=0,
-        metadata={"help": "Rows of the forget batch paired with each retain batch; 0: the retain batch size "
-                          "(per_device_train_batch_size x processes), full paired batches as in the authors' code."},
-    )
-
-    def check(self) -> None:
-        if not 0.0 < self.retain_weight < 1.0:
-            raise ValueError(f"neggrad_plus retain_weight must be in (0, 1), got {self.retain_weight}.")
-        if self.forget_batch_size < 0:
-            raise ValueError(f"neggrad_plus forget_batch_size must be >= 0, got {self.forget_batch_size}.")
+    retain_weight: float = option(
+        0.99, help="Weight of the retain loss; the forget loss gets 1 - retain_weight (Kurmanji et al.'s alpha).",
+        range=(lambda x: 0 < x < 1, "in (0, 1)"))
+    forget_batch_size: int = option(
+        0, help="Rows of the forget batch paired with each retain batch; 0: the retain batch size "
+                "(per_device_train_batch_size x processes), full paired batches as in the authors' code.",
+        range=(non_negative, ">= 0"))
 
 
 @register_method

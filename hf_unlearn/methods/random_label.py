@@ -12,13 +12,14 @@ once (`label_draw: once`), wrong labels only (`wrong_labels_only`), and one shuf
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from datasets import Dataset
 
+from ..options import option
 from ..synthesis import combine_sources, invert_labels, with_source
 from .base import UnlearningMethod
 from .registry import register_method
@@ -30,26 +31,15 @@ LABEL_DRAWS = ("per_batch", "once")
 
 @dataclass
 class RandomLabelOptions:
-    passes: str = field(
-        default="sequential",
-        metadata={"help": "\"sequential\": each epoch a pass over the forget set, then one over the retain set "
-                          "(SalUn's CIFAR-10 code); \"mixed\": one shuffled mix of both sets."},
-    )
-    label_draw: str = field(
-        default="per_batch",
-        metadata={"help": "\"per_batch\": the forget rows' random labels are drawn afresh for every batch (SalUn's "
-                          "code); \"once\": drawn once, before training."},
-    )
-    wrong_labels_only: bool = field(
-        default=False,
-        metadata={"help": "Draw only labels other than the true one (default: uniformly over all classes, as the "
-                          "reference code does)."},
-    )
-
-    def check(self) -> None:
-        if self.passes not in PASSES or self.label_draw not in LABEL_DRAWS:
-            raise ValueError(f"random labelling needs passes in {PASSES} and label_draw in {LABEL_DRAWS}, got "
-                             f"passes={self.passes!r}, label_draw={self.label_draw!r}.")
+    passes: str = option(
+        "sequential", help="\"sequential\": each epoch a pass over the forget set, then one over the retain set "
+                           "(SalUn's CIFAR-10 code); \"mixed\": one shuffled mix of both sets.", choices=PASSES)
+    label_draw: str = option(
+        "per_batch", help="\"per_batch\": the forget rows' random labels are drawn afresh for every batch (SalUn's "
+                          "code); \"once\": drawn once, before training.", choices=LABEL_DRAWS)
+    wrong_labels_only: bool = option(
+        False, help="Draw only labels other than the true one (default: uniformly over all classes, as the "
+                    "reference code does).")
 
 
 def random_labels(true_labels: torch.Tensor, num_labels: int, wrong_only: bool, generator: torch.Generator) -> torch.Tensor:

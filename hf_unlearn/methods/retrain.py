@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ..data import AUGMENTATIONS, flip_half
+from ..options import option
 from .finetune import FineTune
 from .registry import register_method
 
 
 @dataclass
 class RetrainOptions:
-    augmentation: str = field(
-        default="none",
-        metadata={"help": "\"flip\": mirror each training image left-right with probability 1/2, as the original "
-                          "was trained (benchmark mode sets it from original_augmentation); \"none\": as stored."},
-    )
-
-    def check(self) -> None:
-        if self.augmentation not in AUGMENTATIONS:
-            raise ValueError(f"retrain augmentation must be one of {', '.join(AUGMENTATIONS)}, got {self.augmentation!r}.")
+    augmentation: str = option(
+        "none", help="\"flip\": mirror each training image left-right with probability 1/2, as the original was "
+                     "trained (benchmark mode sets it from original_augmentation); \"none\": as stored.",
+        choices=AUGMENTATIONS)
 
 
 @register_method

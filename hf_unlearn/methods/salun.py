@@ -16,7 +16,7 @@ are left out of the ranking, or "the 50% most salient" could mean every live wei
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -25,20 +25,16 @@ from torch.utils.data import DataLoader
 from transformers import TrainerCallback
 
 from ..data import collate_images
+from ..options import option
 from .random_label import RandomLabel, RandomLabelOptions
 from .registry import register_method
 
 
 @dataclass
 class SalUnOptions(RandomLabelOptions):
-    mask_ratio: float = field(
-        default=0.5, metadata={"help": "Share of weights allowed to change: those with the largest forget-loss gradient."}
-    )
-
-    def check(self) -> None:
-        super().check()
-        if not 0.0 < self.mask_ratio <= 1.0:
-            raise ValueError(f"salun mask_ratio must be in (0, 1], got {self.mask_ratio}.")
+    mask_ratio: float = option(
+        0.5, help="Share of weights allowed to change: those with the largest forget-loss gradient.",
+        range=(lambda x: 0 < x <= 1, "in (0, 1]"))
 
 
 class GradientMask(TrainerCallback):

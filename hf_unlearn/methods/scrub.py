@@ -15,7 +15,7 @@ their constant schedule).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
+from ..options import at_least, non_negative, option, positive
 from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .losses import FrozenModel, distillation_kl
@@ -32,21 +33,15 @@ from .schedule import cut_to_epochs, epoch_count, rows_of, shuffled_batches
 
 @dataclass
 class ScrubOptions:
-    temperature: float = field(default=4.0, metadata={"help": "Distillation temperature (the authors' kd_T = 4)."})
-    kl_weight: float = field(default=0.001, metadata={"help": "Weight of the retain KL term (the authors' alpha)."})
-    ce_weight: float = field(default=0.99, metadata={"help": "Weight of the retain cross-entropy (the authors' gamma)."})
-    msteps: int = field(
-        default=2, metadata={"help": "Epochs that start with a max pass over the forget set (the authors' msteps = 2); "
-                                     "later epochs run the min pass over the retain set only."}
-    )
-    forget_batch_size: int = field(
-        default=32, metadata={"help": "Batch size of the max passes (the authors' del_batch_size = 32); the min passes "
-                                      "use per_device_train_batch_size (theirs: 128) x processes."}
-    )
-
-    def check(self) -> None:
-        if self.temperature <= 0 or self.msteps < 0 or self.forget_batch_size < 1:
-            raise ValueError("scrub needs temperature > 0, msteps >= 0 and forget_batch_size >= 1.")
+    temperature: float = option(4.0, help="Distillation temperature (the authors' kd_T = 4).", range=(positive, "> 0"))
+    kl_weight: float = option(0.001, help="Weight of the retain KL term (the authors' alpha).")
+    ce_weight: float = option(0.99, help="Weight of the retain cross-entropy (the authors' gamma).")
+    msteps: int = option(
+        2, help="Epochs that start with a max pass over the forget set (the authors' msteps = 2); later epochs run "
+                "the min pass over the retain set only.", range=(non_negative, ">= 0"))
+    forget_batch_size: int = option(
+        32, help="Batch size of the max passes (the authors' del_batch_size = 32); the min passes use "
+                 "per_device_train_batch_size (theirs: 128) x processes.", range=(at_least(1), ">= 1"))
 
 
 @register_method
