@@ -19,6 +19,7 @@ from datasets import Dataset
 from transformers import TrainerCallback
 
 from ..options import as_mapping, build_dataclass
+from ..synthesis import combine_sources, with_source
 
 if TYPE_CHECKING:
     from ..evaluation import Predictions
@@ -130,8 +131,19 @@ class UnlearningMethod:
         from freshly initialised weights says so with `reinitialize_model` instead."""
 
     def build_train_dataset(self) -> Dataset:
-        """The dataset (columns image, label, original_label, source) the Trainer loop fine-tunes on."""
-        raise NotImplementedError
+        """The dataset (columns image, label, original_label, source) the Trainer loop fine-tunes on; by default
+        the request's retain rows (`real_rows()`), so a method that changes only its loss overrides nothing here."""
+        return self.real_rows()
+
+    def real_rows(self, retain: bool = True, forget: bool = False) -> Dataset:
+        """The request's real rows with their own labels, tagged by source: its retain rows
+        (`retain_train_dataset()`, the configured sample) and, when `forget`, the forget rows."""
+        parts = {}
+        if retain:
+            parts["retain"] = with_source(self.trainer.retain_train_dataset(), "retain")
+        if forget:
+            parts["forget"] = with_source(self.trainer.forget_dataset, "forget")
+        return combine_sources(parts)
 
     def batch_plan(self, dataset: Dataset) -> list[list[int]] | None:
         """The whole run's global batches (row indices of `dataset`, see `schedule.py`), or None for the Trainer's

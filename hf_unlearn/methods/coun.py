@@ -31,10 +31,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from datasets import Dataset
 
 from ..options import non_negative, option, positive
-from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .registry import register_method
 
@@ -94,9 +92,6 @@ class CoUn(UnlearningMethod):
 
     def validate(self) -> None:
         head_input_hook(self.trainer.model)
-
-    def build_train_dataset(self) -> Dataset:
-        return combine_sources({"retain": with_source(self.trainer.retain_train_dataset(), "retain")})
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], forget_mask: torch.Tensor | None,
                      return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:

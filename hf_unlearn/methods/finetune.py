@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datasets import Dataset
-
-from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .registry import register_method
 
@@ -16,5 +13,3 @@ class FineTune(UnlearningMethod):
     name = "finetune"
     paper = 'Warnecke et al., NDSS 2023 ("FT")'
 
-    def build_train_dataset(self) -> Dataset:
-        return combine_sources({"retain": with_source(self.trainer.retain_train_dataset(), "retain")})

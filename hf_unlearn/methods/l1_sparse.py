@@ -12,10 +12,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from datasets import Dataset
 
 from ..options import non_negative, option
-from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .registry import register_method
 
@@ -37,9 +35,6 @@ class L1Sparse(UnlearningMethod):
     name = "l1_sparse"
     paper = 'Jia et al., NeurIPS 2023 ("Model Sparsity Can Simplify Machine Unlearning")'
     Options = L1SparseOptions
-
-    def build_train_dataset(self) -> Dataset:
-        return combine_sources({"retain": with_source(self.trainer.retain_train_dataset(), "retain")})
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], forget_mask: torch.Tensor | None,
                      return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:

@@ -23,10 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from datasets import Dataset
 
 from ..options import OptionError, option
-from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .registry import register_method
 
@@ -84,5 +82,3 @@ class NegateLayers(UnlearningMethod):
         self.negated = negate_parameters(self.trainer.model, self.options.parameter_indices)
         self.trainer.log_phase("negate_layers", 0.0, negated=",".join(self.negated))
 
-    def build_train_dataset(self) -> Dataset:
-        return combine_sources({"retain": with_source(self.trainer.retain_train_dataset(), "retain")})

@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 
-from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .registry import register_method
 
@@ -23,7 +22,7 @@ class NegGrad(UnlearningMethod):
     paper = 'Golatkar et al., CVPR 2020 ("GA")'
 
     def build_train_dataset(self) -> Dataset:
-        return combine_sources({"forget": with_source(self.trainer.forget_dataset, "forget")})
+        return self.real_rows(retain=False, forget=True)
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], forget_mask: torch.Tensor | None,
                      return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:

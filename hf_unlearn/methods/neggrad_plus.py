@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from datasets import Dataset
 
 from ..options import non_negative, option
-from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .losses import masked_mean
 from .registry import register_method
@@ -45,8 +44,7 @@ class NegGradPlus(UnlearningMethod):
     Options = NegGradPlusOptions
 
     def build_train_dataset(self) -> Dataset:
-        return combine_sources({"retain": with_source(self.trainer.retain_train_dataset(), "retain"),
-                                "forget": with_source(self.trainer.forget_dataset, "forget")})
+        return self.real_rows(forget=True)
 
     def batch_plan(self, dataset: Dataset) -> list[list[int]]:
         args = self.trainer.args

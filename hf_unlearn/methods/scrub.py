@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from datasets import Dataset
 
 from ..options import at_least, non_negative, option, positive
-from ..synthesis import combine_sources, with_source
 from .base import UnlearningMethod
 from .losses import FrozenModel, distillation_kl
 from .registry import register_method
@@ -54,8 +53,7 @@ class Scrub(UnlearningMethod):
 
     def build_train_dataset(self) -> Dataset:
         self.teacher = FrozenModel(self.trainer.model)
-        return combine_sources({"retain": with_source(self.trainer.retain_train_dataset(), "retain"),
-                                "forget": with_source(self.trainer.forget_dataset, "forget")})
+        return self.real_rows(forget=True)
 
     def batch_plan(self, dataset: Dataset) -> list[list[int]]:
         args = self.trainer.args
