@@ -9,7 +9,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from .constants import STOP_RULES
+from .constants import STOP_RULES, TRAINING_AUGMENTATIONS
 from .methods.registry import available_methods
 from .options import at_least, check_range, coerce, non_negative, positive, unit_interval
 
@@ -30,6 +30,14 @@ class UnlearningOptions:
         default=None,
         metadata={"help": "The method's own options, e.g. {\"retain_weight\": 0.99} for neggrad_plus or "
                           "{\"mask_ratio\": 0.5} for salun (JSON on the command line); `hf-unlearn methods` lists them."},
+    )
+    training_augmentation: str | None = field(
+        default=None,
+        metadata={"choices": TRAINING_AUGMENTATIONS, "example": "flip",
+                  "help": "How the model to unlearn was trained (its training augmentation): \"none\", \"flip\" "
+                          "(random left-right flips) or \"crop_flip\" (random crops of the padded image and flips). "
+                          "Methods that make views of images follow it (CoUn's views: \"original\"); benchmark mode "
+                          "sets it from original_augmentation. Unset: not known (CoUn then uses the paper's crop_flip)."},
     )
 
     # ----- forget set (exactly one of forget_indices, _classes, _fraction, _where, _images, _file, _filter) -----

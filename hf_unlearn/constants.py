@@ -25,3 +25,7 @@ FORGET_SOURCES = ("forget", "synthetic_forget")
 
 #: The stopping rules `stop_when` accepts (stopping.py runs them).
 STOP_RULES = ("indistinguishable",)
+
+#: How a model may have been trained (`training_augmentation`), and how CoUn's views may be made: "none", "flip"
+#: (random left-right flips), "crop_flip" (a random crop of the padded image, then a random flip).
+TRAINING_AUGMENTATIONS = ("none", "flip", "crop_flip")

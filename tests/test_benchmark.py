@@ -18,6 +18,7 @@ from hf_unlearn.cli import main
 from hf_unlearn.commands.benchmark import Benchmark, BenchmarkArguments, method_variants
 from hf_unlearn.commands.benchmark_plan import check_sequential, plan_settings
 from hf_unlearn.commands.benchmark_report import (
+    add_ratios,
     aggregate,
     format_paired,
     format_versus,
@@ -79,6 +80,30 @@ def gap_records(gaps, setting="s"):
     """Hand-made benchmark records: run name -> Avg Gap per seed (seeds 0, 1, ...)."""
     return [{"request": "first", "setting": setting, "name": name, "seed": seed, "metrics": {"avg_gap": gap}}
             for name, values in gaps.items() for seed, gap in enumerate(values)]
+
+
+def test_ratios_divide_each_seeds_gap_by_doing_nothing_finetuning_and_salun_of_that_seed():
+    gaps = {"retrained": [0, 0], "original": [20, 10], "finetune": [8, 4], "salun": [4, 5], "m": [2, 1]}
+    records = add_ratios(gap_records(gaps) + gap_records({"original": [30], "m": [3]}, setting="other"))
+    m = {r["seed"]: r["metrics"] for r in records if r["name"] == "m" and r["setting"] == "s"}
+    assert m[0]["gap_share"] == pytest.approx(0.1) and m[1]["gap_share"] == pytest.approx(0.1)
+    assert (m[0]["x_finetune"], m[1]["x_finetune"]) == (pytest.approx(0.25), pytest.approx(0.25))
+    assert (m[0]["x_salun"], m[1]["x_salun"]) == (pytest.approx(0.5), pytest.approx(0.2))
+    other = next(r["metrics"] for r in records if r["setting"] == "other" and r["name"] == "m")
+    assert other["gap_share"] == pytest.approx(0.1) and "x_finetune" not in other  # no fine-tuning run there
+    assert not any(k in r["metrics"] for r in records if r["name"] == "retrained" for k in ("gap_share", "x_salun"))
+    stats = aggregate(records)["first"]["s"]["m"]["x_salun"]  # the mean of the per-seed ratios
+    assert stats["mean"] == pytest.approx(0.35) and stats["n"] == 2
+
+
+def test_a_forget_set_per_seed_is_drawn_with_that_seed():
+    plan = plan_settings({"random": {"forget_fraction": 0.1, "forget_seed": "per_seed"},
+                          "fixed": {"forget_fraction": 0.1, "forget_seed": 3}}, {"finetune": {}}, None, [0, 1])
+    assert plan["random"].forget_of(0) == {"forget_fraction": 0.1, "forget_seed": 0}
+    assert plan["random"].forget_of(7) == {"forget_fraction": 0.1, "forget_seed": 7}
+    assert plan["fixed"].forget_of(7) == {"forget_fraction": 0.1, "forget_seed": 3}
+    with pytest.raises(ValueError, match="forget_seed = 'per seed'; give an integer >= 0 .* or 'per_seed'"):
+        plan_settings({"random": {"forget_fraction": 0.1, "forget_seed": "per seed"}}, {"finetune": {}}, None, [0])
 
 
 def test_paired_differences_are_mean_and_95pct_t_interval_over_common_seeds():
@@ -264,6 +289,42 @@ def test_a_changed_recipe_stops_before_emptying_a_finished_run_and_redo_remakes_
         ("first", n) for n in ("original", "retrained", "finetune", "inversion_only", "multigan")} | {
         ("second", "retrained"), ("second", "multigan")}
     assert "paired" in summary and "Lowest mean Avg Gap: **" in (tmp_path / "report" / "digits.md").read_text()
+
+
+def dry_run(digits_benchmark, tmp_path, out, capsys, **changes):
+    """`hf-unlearn benchmark changed.yaml --dry_run` on `out`: its listing (stdout)."""
+    spec = yaml.safe_load(digits_benchmark[1].read_text())
+    spec.pop("benchmarks_md")
+    spec.update(output_dir=str(out), report_dir=str(tmp_path / "report"), **changes)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(spec))
+    capsys.readouterr()
+    assert main(["benchmark", str(changed), "--dry_run"]) == 0
+    return capsys.readouterr().out
+
+
+def test_dry_run_lists_what_it_would_reuse_and_remake_and_changes_nothing(digits_benchmark, tmp_path, capsys):
+    out, _ = copied_outputs(digits_benchmark, tmp_path)
+    methods = yaml.safe_load(digits_benchmark[1].read_text())["methods"]
+    before = tree_state(out)
+    listing = dry_run(digits_benchmark, tmp_path, out, capsys,
+                      methods={**methods, "finetune": {"learning_rate": 0.002}})
+    assert tree_state(out) == before and not (tmp_path / "report").exists()  # nothing written, moved or removed
+    lines = {line.split()[1]: line.split()[0] for line in listing.splitlines() if line.startswith(("reuse", "make", "remake"))}
+    assert lines["seed0/original"] == lines["seed1/original"] == "reuse"
+    assert lines["seed0/random/retrain"] == lines["seed0/class_3/multigan"] == "reuse"
+    assert lines["seed0/random/finetune"] == lines["seed1/class_3/finetune"] == "remake"
+    assert lines["seed0/random/second_request/multigan"] == "reuse"
+    assert "seed0/random/finetune  (made with other settings (key " in listing and "learning_rate" in listing
+    assert "the benchmark stops here without --redo" in listing
+    assert "dry run: 18 to reuse, 0 to make, 4 to remake" in listing, listing
+
+    fresh = tmp_path / "fresh"  # nothing made yet: every run listed, no folder created
+    listing = dry_run(digits_benchmark, tmp_path, fresh, capsys)
+    assert not fresh.exists() and not (tmp_path / "report").exists()
+    assert "make    seed1/class_3/multigan  (not made yet)" in listing
+    assert "seed0/random/second_request  (after its first request" in listing
+    assert "dry run: 0 to reuse, 20 to make, 0 to remake" in listing, listing
 
 
 def test_settings_with_their_own_seeds_and_method_settings(digits_benchmark, tmp_path):

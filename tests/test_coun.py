@@ -44,6 +44,53 @@ def test_a_view_is_a_padded_crop_mirrored_or_not():
     assert set(shifted.unique().tolist()) <= {-2.0, 2.0} and (shifted == -2.0).any()
 
 
+def test_one_transform_pair_per_batch_and_flips_only_views():
+    torch.manual_seed(0)
+    images = torch.rand(16, 1, 4, 4)
+    identity = (lambda x: x), (lambda x: x)
+    for _ in range(8):  # per batch (Algorithm 1): every image gets the same crop offset and the same flip
+        views = augment(images, 1, *identity, per_batch=True)
+        padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
+        same = [torch.equal(views, padded[:, :, t:t + 4, s:s + 4].flip(-1) if f else padded[:, :, t:t + 4, s:s + 4])
+                for t in range(3) for s in range(3) for f in (False, True)]
+        assert any(same)
+    flips_only = augment(images, 0, *identity, flip=True, per_batch=True)  # no crop: the batch, or its mirror
+    assert torch.equal(flips_only, images) or torch.equal(flips_only, images.flip(-1))
+    assert torch.equal(augment(images, 0, *identity, flip=False), images)  # views "none": the images themselves
+
+
+@pytest.mark.parametrize(("trained", "option", "expected"), [
+    ("flip", "original", "flip"), ("none", "original", "none"), ("crop_flip", "original", "crop_flip"),
+    (None, "original", "crop_flip"), ("flip", "crop_flip", "crop_flip")])
+def test_coun_views_follow_how_the_model_was_trained(trained_model_dir, digits, tmp_path, trained, option, expected):
+    """views: original (the default) makes the views the model's training augmentation gives (the config's
+    training_augmentation); unknown: the paper's crops and flips; an explicit choice wins."""
+    config = UnlearningConfig(str(tmp_path / "out"), method="coun", forget_indices=[0, 1, 2], use_cpu=True,
+                              training_augmentation=trained, method_args={"views": option})
+    run = UnlearningTrainer(model=trained_model_dir, args=config, train_dataset=digits["train"],
+                            eval_dataset=digits["test"])
+    assert run.method.views() == expected
+    batch = {"pixel_values": torch.stack([torch.as_tensor(x) for x in digits["train"].select(range(8)).with_transform(
+        run.transform)[:]["pixel_values"]]), "labels": torch.tensor(digits["train"].select(range(8))["label"])}
+    seen = []
+    hook = run.model.register_forward_pre_hook(lambda _, args, kwargs: seen.append(kwargs["pixel_values"]),
+                                               with_kwargs=True)
+    torch.manual_seed(0)
+    try:
+        run.method.compute_loss(run.model, dict(batch), None)
+    finally:
+        hook.remove()
+    images = batch["pixel_values"]
+    assert len(seen) == 2  # two views of the batch
+    plain = [torch.equal(v, images) or torch.equal(v, images.flip(-1)) for v in seen]  # no pixel moved but flips
+    if expected == "none":
+        assert all(torch.equal(v, images) for v in seen)
+    elif expected == "flip":
+        assert all(plain)
+    else:  # crops (of this seed's draws) move the batch
+        assert not all(plain)
+
+
 def test_coun_fine_tunes_on_the_retain_set_with_the_contrastive_term(trained_model_dir, digits, tmp_path):
     forget = sorted(np.random.default_rng(0).choice(len(digits["train"]), 40, replace=False).tolist())
 

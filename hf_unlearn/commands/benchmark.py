@@ -44,6 +44,7 @@ from .benchmark_keys import (
     artefact_key,
     fingerprint,
     load_result,
+    planned_result,
     run_payloads,
 )
 from .benchmark_plan import (  # noqa: F401  (BenchmarkArguments: re-exported, `hf-unlearn benchmark` reads it here)
@@ -57,6 +58,7 @@ from .benchmark_plan import (  # noqa: F401  (BenchmarkArguments: re-exported, `
 from .benchmark_prepare import SeedPreparations
 from .benchmark_report import (
     REPORT_COLUMNS,
+    add_ratios,
     aggregate,
     format_report,
     paired_differences,
@@ -88,8 +90,10 @@ class Benchmark(SeedPreparations):
         check_sequential(self.sequential, self.plan)
         #: how the original and every retrained reference are trained from scratch
         self.recipe = args.classifier_recipe()
+        if base.training_augmentation is None:  # every run's model was trained so (CoUn's views follow it)
+            base.training_augmentation = self.recipe.augmentation
         self.root = base.output_dir
-        self.keys = ArtefactKeys(self.root, base.should_save, self.log, redo=args.redo)
+        self.keys = ArtefactKeys(self.root, base.should_save, self.log, redo=args.redo, dry_run=args.dry_run)
         self.keys.base_gan = legacy_values(multigan_options(base))
         #: set by `execute`: the data, the model factory and processor, what the runs are scored on
         self.train = self.test = self.holdout = self.make_model = self.processor = None
@@ -163,7 +167,8 @@ class Benchmark(SeedPreparations):
             with open(timing_file) as f:
                 return AutoModelForImageClassification.from_pretrained(folder), json.load(f)["seconds"]
 
-        return self.keys.get_or_make(folder, self.scratch_identity(seed), os.path.basename(timing_file), train, load)
+        return self.keys.get_or_make(folder, self.scratch_identity(seed), os.path.basename(timing_file), train, load,
+                                     planned=lambda: (None, 0.0))
 
     def run(self, config: UnlearningConfig, model: Callable[[], torch.nn.Module], start: dict[str, str],
             overrides: dict[str, Any], forget: dict[str, Any], evaluate_original: bool = False) -> dict[str, Any]:
@@ -190,7 +195,8 @@ class Benchmark(SeedPreparations):
             return trainer.unlearn(evaluate_original=evaluate_original).to_dict()
 
         return self.keys.get_or_make(config.output_dir, payload, RESULTS_FILE, unlearn,
-                                     lambda: load_result(config.output_dir), aliases)
+                                     lambda: load_result(config.output_dir), aliases,
+                                     planned=lambda: planned_result(config.method))
 
     def retrained(self, config: UnlearningConfig, forget: dict[str, Any]) -> dict[str, Any]:
         """The retrained reference of `config`'s forget set: trained from scratch as the original was."""
@@ -215,6 +221,8 @@ class Benchmark(SeedPreparations):
     def record(self, seed: int, setting: str, name: str, result: dict[str, Any], retrain_s: float,
                reference: dict[str, float], request: str = "first", prepared_s: float = 0.0) -> None:
         """The row of one method's run (and its log line); `prepared_s`: its prepared generator's one-time cost."""
+        if self.args.dry_run:  # nothing ran: no row
+            return
         metrics = self.add_record(seed, setting, request, name, result["method"], result["metrics"]["unlearned"],
                                   reference, request_seconds(result["timings"], one_time_phases(result["method"])),
                                   retrain_s, result["timings"],
@@ -228,6 +236,8 @@ class Benchmark(SeedPreparations):
                           request: str = "first", original: dict[str, float] | None = None,
                           original_s: float = 0.0) -> None:
         """Rows for the retrained reference and (when scored) for doing nothing, the original model."""
+        if self.args.dry_run:
+            return
         reference = ref_result["metrics"]["unlearned"]
         clipping = ref_result["config"].get("max_grad_norm")  # one recipe trains the original and the reference
         self.add_record(seed, setting, request, "retrained", "retrain", reference, reference, retrain_s, retrain_s,
@@ -254,16 +264,17 @@ class Benchmark(SeedPreparations):
         self.make_model, self.processor = scratch_setup(self.args, self.train, self.base)
         for seed in dict.fromkeys(seed for setting in self.plan.values() for seed in setting.seeds):
             original, original_s = self.original(seed)
-            self.log(f"seed {seed}: original model ready ({original_s:.0f}s to train)")
+            if not self.args.dry_run:
+                self.log(f"seed {seed}: original model ready ({original_s:.0f}s to train)")
             for name, setting in self.plan.items():
                 if seed in setting.seeds:
                     self.first_request(seed, name, setting, original, original_s)
-        return self.summary()
+        return {} if self.args.dry_run else self.summary()
 
     def first_request(self, seed: int, setting: str, setting_plan: Setting, original: torch.nn.Module,
                       original_s: float) -> None:
         """The retrained reference and every method of one forget setting and seed (then the second request)."""
-        base_dir, forget = os.path.join(self.root, f"seed{seed}", setting), setting_plan.forget
+        base_dir, forget = os.path.join(self.root, f"seed{seed}", setting), setting_plan.forget_of(seed)
         ref_config = configure(self.base, os.path.join(base_dir, "retrain"), seed, "retrain", forget)
         ref_result = self.retrained(ref_config, forget)
         retrain_s = request_seconds(ref_result["timings"])
@@ -294,6 +305,10 @@ class Benchmark(SeedPreparations):
         """A second deletion request, unlearned from each method's first result (sequential deletion)."""
         spec = self.sequential
         first = load_result(os.path.join(base_dir, "retrain"))
+        if first is None and self.args.dry_run:  # its rows are drawn from the first request's retain set
+            self.keys.plan.append(("make", os.path.abspath(os.path.join(base_dir, "second_request")),
+                                   "after its first request (its rows are drawn from the first request's retain set)"))
+            return
         first_forget = ForgetSet.from_dict(first["forget_set"])
         _, label_col = find_columns(self.train, self.base.image_column, self.base.label_column)
         labels = np.asarray(self.train.select_columns([label_col])[:][label_col])
@@ -329,8 +344,9 @@ class Benchmark(SeedPreparations):
 
     # -------------------------------------------------------------------------------------- report
     def summary(self) -> dict[str, Any]:
-        return {"command": redact_command(self.args.command or command_line()), "records": self.records,
-                "aggregate": aggregate(self.records), "paired": paired_differences(self.records),
+        records = add_ratios(self.records)  # Avg Gap also as a share of doing nothing and x fine-tuning / SalUn
+        return {"command": redact_command(self.args.command or command_line()), "records": records,
+                "aggregate": aggregate(records), "paired": paired_differences(records),
                 "settings": self.settings,
                 "methods": {name: {"method": m, **o} for name, (m, o) in self.variants.items()},
                 "methods_by_setting": {setting: {name: {"method": m, **o} for name, (m, o) in plan.variants.items()}
@@ -349,9 +365,15 @@ def command_line() -> str:
 
 
 def run_benchmark(args: BenchmarkArguments, base: UnlearningConfig) -> dict[str, Any]:
-    """Run (or resume) the benchmark and write its JSON, Markdown report and plot."""
+    """Run (or resume) the benchmark and write its JSON, Markdown report and plot; with `dry_run`, only list what
+    it would reuse and make (nothing written)."""
     benchmark = Benchmark(args, base)
     summary = benchmark.execute()
+    if args.dry_run:
+        listing = benchmark.keys.plan_report()
+        print(listing)
+        return {"dry_run": [{"action": a, "folder": f, "why": w} for a, f, w in benchmark.keys.plan],
+                "listing": listing}
     if not base.should_save:
         return summary
     os.makedirs(args.report_dir, exist_ok=True)

@@ -23,6 +23,7 @@ from ..config import UnlearningConfig, public_config
 from ..constants import RESULTS_FILE
 from ..data import content_digest, find_columns
 from ..errors import DataError, UsageError
+from ..methods import get_method
 from ..methods.multigan_options import old_layout, old_overrides
 from ..safety import write_json_atomic
 
@@ -41,7 +42,7 @@ KEYED_WHEN_SET = {"prepared_generator_path": None, "gan_adapt_steps": 100, "reta
                   "stop_when": None, "forget_where": None, "forget_images": None, "forget_images_partial": False,
                   "forget_file": None, "forget_file_column": None, "forget_filter": None, "card_dataset": None,
                   "card_base_model": None, "min_train_steps": None, "verdict": None, "ledger_override": None,
-                  "stop_class_accuracy_drop": None}
+                  "stop_class_accuracy_drop": None, "training_augmentation": None}
 #: Options that only act with another one set: left out of a key without it (they change nothing there).
 ONLY_WITH = {"gan_adapt_steps": "prepared_generator_path", "stop_check_steps": "stop_when",
              "stop_max_samples": "stop_when", "stop_confidence": "stop_when", "stop_class_rate": "stop_when",
@@ -123,22 +124,28 @@ class ArtefactKeys:
     #: moved into method_args (they were top-level fields of every config, whatever its method).
     base_gan: dict[str, Any] | None = None
 
-    def __init__(self, root: str, should_save: bool, log: Callable[[str], None], redo: bool = False):
+    def __init__(self, root: str, should_save: bool, log: Callable[[str], None], redo: bool = False,
+                 dry_run: bool = False):
         self.root = os.path.abspath(root)
-        self.should_save, self.log, self.redo = should_save, log, redo
+        self.should_save, self.log, self.redo, self.dry_run = should_save, log, redo, dry_run
         #: absolute folder -> key of every artefact met so far in this benchmark
         self.keys: dict[str, str] = {}
+        #: with `dry_run`: (what would happen: reuse / make / remake, folder, why) of every artefact met
+        self.plan: list[tuple[str, str, str]] = []
 
     def key_of(self, folder: str) -> str:
         """The key of the artefact in `folder` (met earlier in this benchmark)."""
         return self.keys[os.path.abspath(folder)]
 
     def get_or_make(self, folder: str, payload: dict[str, Any], finished_file: str, make: Callable[[], T],
-                    load: Callable[[], T], aliases: tuple[dict[str, Any], ...] = ()) -> T:
+                    load: Callable[[], T], aliases: tuple[dict[str, Any], ...] = (),
+                    planned: Callable[[], T] | None = None) -> T:
         """`load()` when `folder` holds this artefact finished (`finished_file` is there) under the key of
         `payload` (or of one of its `aliases`: the same settings as an older layout wrote them); otherwise
         `make()` it and record the key once it is made. A finished artefact under another key is emptied and made
-        again only with `redo`; without it `UsageError` names it and nothing is removed."""
+        again only with `redo`; without it `UsageError` names it and nothing is removed. With `dry_run` nothing
+        is made or removed: what would happen is added to `plan`, and an artefact that would be made is stood in
+        for by `planned()`."""
         folder = os.path.abspath(folder)
         key = self.keys[folder] = artefact_key(payload)
         if os.path.isfile(os.path.join(folder, finished_file)):
@@ -146,8 +153,15 @@ class ArtefactKeys:
             stored = record.get("key")
             if stored == key or stored in {artefact_key(alias) for alias in aliases}:
                 self.keys[folder] = stored  # what later artefacts made from this one were keyed on
+                if self.dry_run:
+                    self.plan.append(("reuse", folder, f"finished under key {stored}"))
                 return load()
             changed = changed_settings(record.get("payload"), payload)
+            if self.dry_run:
+                self.plan.append(("remake", folder, f"made with other settings (key {stored or 'none'} -> {key}; "
+                                  f"changed: {changed}); " + ("--redo remakes it" if self.redo else
+                                                               "the benchmark stops here without --redo")))
+                return self.stand_in(planned)
             if not self.redo:
                 raise UsageError(
                     f"{folder} holds a finished run made with other settings (key {stored or 'none'} -> {key}; "
@@ -156,11 +170,30 @@ class ArtefactKeys:
             self.log(f"{folder}: the recipe changed since this run (key {stored or 'none'} -> {key}; changed: "
                      f"{changed}): rerunning (--redo)")
             self.remove(folder)
+        if self.dry_run:
+            self.plan.append(("make", folder, "interrupted: resumes from its own checkpoints" if os.path.isdir(folder)
+                              else "not made yet"))
+            return self.stand_in(planned)
         made = make()
         if self.should_save:
             os.makedirs(folder, exist_ok=True)
             write_json_atomic(os.path.join(folder, KEY_FILE), {"key": key, "payload": payload})
         return made
+
+    def plan_report(self) -> str:
+        """A dry run's listing: one line per artefact met (reuse / make / remake, its folder under the root, why),
+        then the counts."""
+        lines = [f"{action:7s} {os.path.relpath(folder, self.root)}  ({why})" for action, folder, why in self.plan]
+        counts = {action: sum(1 for a, _, _ in self.plan if a == action) for action in ("reuse", "make", "remake")}
+        lines.append(f"dry run: {counts['reuse']} to reuse, {counts['make']} to make, {counts['remake']} to remake "
+                     "(made with other settings); nothing was trained, written or removed.")
+        return "\n".join(lines)
+
+    @staticmethod
+    def stand_in(planned: Callable[[], T] | None) -> T:
+        if planned is None:
+            raise RuntimeError("a dry run met an artefact without a stand-in")
+        return planned()
 
     def remove(self, folder: str) -> None:
         """Empty a stale artefact's folder (always one of the benchmark's own, under `root`)."""
@@ -193,6 +226,8 @@ class ArtefactKeys:
         for option, needs in ONLY_WITH.items():
             if not public.get(needs):
                 public.pop(option, None)
+        if not get_method(config.method).reads_training_augmentation:  # what no other method reads keys nothing
+            public.pop("training_augmentation", None)
         public["retain_generator_path"] = self.identity(public.get("retain_generator_path"))
         if public.get("prepared_generator_path"):
             public["prepared_generator_path"] = self.identity(public["prepared_generator_path"])
@@ -210,3 +245,8 @@ def run_payloads(method: str, overrides: dict[str, Any], build: Callable[[dict[s
     layout, where there are two."""
     first, second = (build(old_overrides(method, overrides, keep)) for keep in (False, True))
     return first, (() if second == first else (second,))
+
+
+def planned_result(method: str) -> dict[str, Any]:
+    """What a dry run stands in for a method run it would make: its fields, nothing measured."""
+    return {"method": method, "metrics": {"unlearned": {}, "original": {}}, "timings": {}, "counts": {}, "config": {}}

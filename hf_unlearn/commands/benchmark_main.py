@@ -13,6 +13,11 @@ __all__ = ["BenchmarkArguments", "run_benchmark"]
 
 def run_benchmark(args: BenchmarkArguments, base: UnlearningConfig) -> dict[str, Any]:
     """Run (or resume) the recipe's benchmark and write its JSON and Markdown report."""
+    if args.persons and args.dry_run:  # refused before any data is read
+        from ..errors import UsageError
+
+        raise UsageError("--dry_run lists the runs of a forget_settings benchmark; a persons benchmark keeps its "
+                         "own run folders (benchmark_persons.py) and has no dry run yet: drop --dry_run.")
     if not args.persons:
         from .benchmark import run_benchmark as run_methods
 

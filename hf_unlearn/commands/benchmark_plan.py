@@ -85,10 +85,18 @@ class BenchmarkArguments(DataArguments, ScratchModelArguments):
         metadata={"help": "Remake finished runs whose settings changed since they ran. Without it the benchmark stops "
                           "at the first such run, naming it and what changed, and removes nothing."},
     )
+    dry_run: bool = field(
+        default=False,
+        metadata={"help": "List every run the benchmark would reuse and every run it would make (and why: not made "
+                          "yet, interrupted, or made with other settings and what changed) without training, "
+                          "writing or removing anything; then stop."},
+    )
 
 
 #: Forget-set options: each run has its own (none of the base config's).
 FORGET_KEYS = ("forget_fraction", "forget_classes", "forget_indices", "forget_seed")
+#: `forget_seed: per_seed` in a forget setting: each seed forgets its own random draw (forget_seed = the seed).
+PER_SEED_FORGET = "per_seed"
 #: Keys of a `forget_settings` entry that configure the benchmark, not the forget set.
 SETTING_KEYS = ("seeds", "methods")
 #: Run names the benchmark uses itself (folders `retrain`, `second_request`; rows `original`, `retrained`).
@@ -164,6 +172,13 @@ class Setting:
     seeds: list[int]
     variants: dict[str, tuple[str, dict[str, Any]]]
 
+    def forget_of(self, seed: int) -> dict[str, Any]:
+        """The forget options of `seed`'s requests: `forget_seed: per_seed` draws seed i's own forget set (its
+        forget_seed is i), so that conclusions hold over as many forget sets as seeds."""
+        if self.forget.get("forget_seed") == PER_SEED_FORGET:
+            return {**self.forget, "forget_seed": seed}
+        return dict(self.forget)
+
 
 def check_seeds(seeds: Any, where: str) -> list[int]:
     """`seeds` as a list of ints, or a ValueError naming `where` they were given."""
@@ -201,6 +216,10 @@ def plan_settings(settings: dict[str, Any], methods: dict[str, Any], grid: dict[
             raise ValueError(f"method name(s) {clash}: reserved by the benchmark ({', '.join(RESERVED_NAMES)}).")
         own_seeds = check_seeds(spec["seeds"], f"forget setting {name!r}") if "seeds" in spec else list(seeds)
         forget = {k: v for k, v in spec.items() if k not in SETTING_KEYS}
+        seed_option = forget.get("forget_seed", 0)
+        if seed_option != PER_SEED_FORGET and (not isinstance(seed_option, int) or seed_option < 0):
+            raise ValueError(f"forget setting {name!r}: forget_seed = {seed_option!r}; give an integer >= 0 (one "
+                             f"forget set for every seed) or {PER_SEED_FORGET!r} (seed i forgets its own draw i).")
         plan[name] = Setting(forget, own_seeds, variants)
     return plan
 

@@ -7,6 +7,7 @@ one while its key holds, and counted as one-time cost (`prepared_s` of a record)
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -49,9 +50,11 @@ class SeedPreparations:
                                   processor=self.processor)
 
         made = self.keys.get_or_make(folder, payload, method.preparation_file, make,
-                                     lambda: method.load_prepared(folder))
+                                     lambda: method.load_prepared(folder),
+                                     planned=lambda: SimpleNamespace(path=folder, record={"preparation_s": 0.0}))
         self.preparations[folder] = made
-        self.log(f"seed {seed}: {method.prepares} prepared ({made.record['preparation_s']:.0f}s, once)")
+        if not self.keys.dry_run:
+            self.log(f"seed {seed}: {method.prepares} prepared ({made.record['preparation_s']:.0f}s, once)")
         return made
 
     def resolve_preparation(self, config: UnlearningConfig, original: torch.nn.Module | None = None,

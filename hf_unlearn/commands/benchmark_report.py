@@ -17,8 +17,30 @@ from ..safety import write_text_atomic
 #: Metrics aggregated over seeds, in table order (key, column title, decimals).
 REPORT_COLUMNS = (("forget_accuracy", "forget acc", 2), ("retain_accuracy", "retain acc", 2),
                   ("test_accuracy", "test acc", 2), ("mia_score", "MIA (kit)", 3), ("mia_efficacy", "MIA-eff", 2),
-                  ("avg_gap", "Avg Gap", 2), ("request_s", "request s", 1), ("time_ratio", "x retrain", 3),
+                  ("avg_gap", "Avg Gap", 2), ("gap_share", "x do-nothing", 3), ("x_finetune", "x FT", 2),
+                  ("x_salun", "x SalUn", 2), ("request_s", "request s", 1), ("time_ratio", "x retrain", 3),
                   ("one_time_s", "one-time s", 1))
+#: Avg Gap ratios a record gets (`add_ratios`): metric -> the run of the same seed, setting and request it is
+#: divided by. Absolute gaps do not transfer between harnesses; a share of doing nothing and a ratio to same-run
+#: fine-tuning and SalUn do (papers report those baselines too).
+RATIOS = {"gap_share": "original", "x_finetune": "finetune", "x_salun": "salun"}
+
+
+def add_ratios(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`records` with each one's Avg Gap also as a ratio to the Avg Gap of the runs `RATIOS` names, in the same
+    seed, setting and request (none where that run is missing or its gap is 0): per seed, so that the mean and
+    spread over seeds are of the ratio itself."""
+    gaps = {(r["request"], r["setting"], r["seed"], r["name"]): r["metrics"].get("avg_gap") for r in records}
+    out = []
+    for record in records:
+        metrics = dict(record["metrics"])
+        if record["name"] != "retrained" and metrics.get("avg_gap") is not None:
+            for metric, name in RATIOS.items():
+                base = gaps.get((record["request"], record["setting"], record["seed"], name))
+                if base:
+                    metrics[metric] = metrics["avg_gap"] / base
+        out.append({**record, "metrics": metrics})
+    return out
 
 
 def aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
@@ -169,13 +191,14 @@ def format_report(summary: dict[str, Any], title: str, focus: list[str] | tuple[
     for request, settings in summary["aggregate"].items():
         for setting, runs in settings.items():
             heading = f"{title}: {setting}" + (" (second, sequential request)" if request == "second" else "")
-            lines += [f"#### {heading}", "", "| method | " + " | ".join(c for _, c, _ in REPORT_COLUMNS) + " |",
-                      "|---|" + "---|" * len(REPORT_COLUMNS)]
+            columns = [c for c in REPORT_COLUMNS if any(c[0] in runs[n] for n in runs)]  # a ratio needs its run
+            lines += [f"#### {heading}", "", "| method | " + " | ".join(c for _, c, _ in columns) + " |",
+                      "|---|" + "---|" * len(columns)]
             order = sorted(runs, key=lambda n: (n not in ("original", "retrained"), n != "original",
                                                 runs[n].get("avg_gap", {}).get("mean", 0.0)))
             for name in order:
                 cells = []
-                for key, _, decimals in REPORT_COLUMNS:
+                for key, _, decimals in columns:
                     stat = runs[name].get(key)
                     if stat is None:
                         cells.append("n/a")

@@ -61,6 +61,9 @@ class UnlearningMethod:
     paper: str = ""
     #: Start from freshly initialised weights instead of the original model (only `retrain`).
     reinitialize_model: bool = False
+    #: Whether the method reads the config's `training_augmentation` (CoUn's views): only then does the option
+    #: enter a benchmark run's key.
+    reads_training_augmentation: bool = False
     #: The method's own hyperparameters (a dataclass; each field has a default and a `help`).
     Options: type = NoOptions
     #: Gradient clipping used when the config leaves `max_grad_norm` unset: what the method's reference code

@@ -7,8 +7,10 @@ it as a retrained model would, through semantic similarity, rather than by being
 As the paper's Algorithm 1 and its Appendix B.2 code run it (the authors' repository is not public yet; the
 paper's code listing is the reference):
 
-* each retain batch I gives two views X = t(I), X' = t'(I) of the same augmentation (random crop with padding,
-  horizontal flip); Z, Z' are the representations the classifier head reads (the penultimate layer: a hook on
+* each retain batch I gives two views X = t(I), X' = t'(I): one transform pair drawn for the batch (Algorithm 1;
+  `transform_draw`), of the augmentation the model was trained with (`views: original`, the config's
+  `training_augmentation`: their Sec. 4.3 / Fig. 9 find the views work best when they follow the retrained model's
+  augmentation; their CIFAR views are random crops with padding and horizontal flips); Z, Z' are the representations the classifier head reads (the penultimate layer: a hook on
   the last linear layer's input; no projection head);
 * S_ij = cos(z_i, z'_j) / temperature over the N x N pairs of the batch; the contrastive loss is the sum of the
   two directions' cross-entropies with the diagonal as targets, -(mean_i log softmax_j S_ij at j = i) -
@@ -32,6 +34,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..constants import TRAINING_AUGMENTATIONS
 from ..options import non_negative, option, positive
 from .base import UnlearningMethod
 from .registry import register_method
@@ -45,9 +48,18 @@ class CoUnOptions:
     temperature: float = option(
         0.1, help="Temperature of the cosine similarities (their tau, tuned in (0, 0.3]; 0.1 best in their "
                   "ablation).", range=(positive, "> 0"))
+    views: str = option(
+        "original", help="How the two views of each image are made: \"original\" as the model was trained (the "
+                         "config's training_augmentation: the paper finds the views work best when they follow "
+                         "the retrained model's augmentation, its Sec. 4.3; unset: crop_flip, the paper's CIFAR "
+                         "views), or one of crop_flip, flip, none.", choices=("original",) + TRAINING_AUGMENTATIONS)
     crop_padding: float = option(
-        0.125, help="Random-crop padding of each view, as a fraction of the input's side (their 4 px at 32 px); "
-                    "0: flips only.", range=(lambda x: 0 <= x < 0.5, "in [0, 0.5)"))
+        0.125, help="Random-crop padding of crop_flip views, as a fraction of the input's side (their 4 px at "
+                    "32 px).", range=(lambda x: 0 <= x < 0.5, "in [0, 0.5)"))
+    transform_draw: str = option(
+        "per_batch", help="\"per_batch\": one transform pair drawn for the whole batch, as the paper's Algorithm 1 "
+                          "(X = t(I), X' = t'(I)); \"per_image\": each image its own pair (this port before issue 30).",
+        choices=("per_batch", "per_image"))
 
 
 def contrastive_loss(z: torch.Tensor, z_other: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -58,19 +70,25 @@ def contrastive_loss(z: torch.Tensor, z_other: torch.Tensor, temperature: float)
     return F.cross_entropy(similarity, targets) + F.cross_entropy(similarity.T, targets)
 
 
-def augment(pixel_values: torch.Tensor, padding: int, to_input: Any, to_pixels: Any) -> torch.Tensor:
+def augment(pixel_values: torch.Tensor, padding: int, to_input: Any, to_pixels: Any, flip: bool = True,
+            per_batch: bool = False) -> torch.Tensor:
     """A random view of each image of a batch (N, C, H, W, the model's input): a crop of the image padded with
-    `padding` black pixels on every side, mirrored left-right with probability 1/2 (torch's global RNG)."""
+    `padding` black pixels on every side (none when 0), then mirrored left-right with probability 1/2 (when
+    `flip`); one crop offset and one flip for the whole batch when `per_batch`, else one per image (torch's global
+    RNG)."""
     n, _, height, width = pixel_values.shape
+    draws = 1 if per_batch else n
     view = pixel_values
     if padding:
         padded = F.pad(to_pixels(pixel_values), (padding,) * 4)  # black in pixel units, as torchvision pads
-        top = torch.randint(0, 2 * padding + 1, (n,)).tolist()
-        left = torch.randint(0, 2 * padding + 1, (n,)).tolist()
+        top = torch.randint(0, 2 * padding + 1, (draws,)).expand(n).tolist()
+        left = torch.randint(0, 2 * padding + 1, (draws,)).expand(n).tolist()
         crops = [padded[i, :, t:t + height, s:s + width] for i, (t, s) in enumerate(zip(top, left, strict=True))]
         view = to_input(torch.stack(crops))
-    flip = torch.rand(n) < 0.5
-    return torch.where(flip.view(-1, 1, 1, 1).to(view.device), view.flip(-1), view)
+    if not flip:
+        return view
+    mirrored = (torch.rand(draws) < 0.5).expand(n)
+    return torch.where(mirrored.view(-1, 1, 1, 1).to(view.device), view.flip(-1), view)
 
 
 def head_input_hook(model: torch.nn.Module) -> torch.nn.Module:
@@ -89,20 +107,30 @@ class CoUn(UnlearningMethod):
     name = "coun"
     paper = 'Khalil, Setayesh & Li, NeurIPS 2025 (arXiv 2509.16391)'
     Options = CoUnOptions
+    reads_training_augmentation = True  # its views follow the model's (`views: original`)
 
     def validate(self) -> None:
         head_input_hook(self.trainer.model)
+
+    def views(self) -> str:
+        """The views this run makes (one of `TRAINING_AUGMENTATIONS`): the option's, or with "original" the model's training augmentation
+        (the config's `training_augmentation`; unset: crop_flip, the paper's)."""
+        if self.options.views != "original":
+            return self.options.views
+        return self.trainer.args.training_augmentation or "crop_flip"
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], forget_mask: torch.Tensor | None,
                      return_outputs: bool = False, num_items_in_batch: Any = None) -> Any:
         pixels, labels = inputs["pixel_values"], inputs["labels"]
         to_input, to_pixels = self.trainer.transform.pixel_maps()
-        padding = int(round(self.options.crop_padding * pixels.shape[-1]))
+        views = self.views()
+        padding = int(round(self.options.crop_padding * pixels.shape[-1])) if views == "crop_flip" else 0
+        flip, per_batch = views != "none", self.options.transform_draw == "per_batch"
         captured: list[torch.Tensor] = []
         hook = head_input_hook(model).register_forward_pre_hook(lambda _, args: captured.append(args[0]))
         try:
-            outputs = model(pixel_values=augment(pixels, padding, to_input, to_pixels))
-            model(pixel_values=augment(pixels, padding, to_input, to_pixels))
+            outputs = model(pixel_values=augment(pixels, padding, to_input, to_pixels, flip, per_batch))
+            model(pixel_values=augment(pixels, padding, to_input, to_pixels, flip, per_batch))
         finally:
             hook.remove()
         loss = F.cross_entropy(outputs.logits, labels)
