@@ -10,7 +10,7 @@ from typing import Any
 
 from transformers import TrainingArguments
 
-from .config_options import EXAMPLES, LIMITS, UnlearningOptions, check_declared
+from .config_options import CHOICES, EXAMPLES, LIMITS, UnlearningOptions, check_declared
 from .constants import STOP_RULES
 from .forget import FORGET_OPTIONS, ForgetSet
 from .gate import parse_gate
@@ -82,6 +82,8 @@ class UnlearningConfig(UnlearningOptions, TrainingArguments):
         if self.stop_when is not None and self.stop_when not in STOP_RULES:
             raise OptionError(f"stop_when = {self.stop_when!r} is not a stopping rule: use {', '.join(STOP_RULES)} "
                               "(or leave it unset for the fixed budget).")
+        for name in CHOICES:  # the method's and stop_when's own messages came first, above
+            check_declared(name, getattr(self, name))
         parse_gate(self.push_gate)  # a malformed gate fails now, not after the run
         parse_verdict(self.verdict)  # and the verdict's options
         if self.stop_confidence != 0.95:

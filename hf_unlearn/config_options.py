@@ -11,7 +11,16 @@ from typing import Any
 
 from .constants import STOP_RULES, TRAINING_AUGMENTATIONS
 from .methods.registry import available_methods
-from .options import at_least, check_range, coerce, non_negative, positive, unit_interval
+from .options import (
+    at_least,
+    check_choices,
+    check_range,
+    coerce,
+    field_choices,
+    non_negative,
+    positive,
+    unit_interval,
+)
 
 
 @dataclass
@@ -347,13 +356,19 @@ EXAMPLES: dict[str, Any] = {**{name: f.metadata["example"] for name, f in _FIELD
                             **{name: example for name, (_, _, example) in INHERITED_LIMITS.items()}}
 
 
+#: The options that declare their allowed values (`choices`: a collection, or a callable giving one).
+CHOICES = [name for name, f in _FIELDS.items() if "choices" in f.metadata]
+
+
 def check_declared(name: str, value: Any, hint: Any = None) -> Any:
-    """One option's value, brought to the type `hint` (when given) and checked against its declared range (when
-    it declares one); messages name the option, the value, what is allowed and an example."""
+    """One option's value, brought to the type `hint` (when given) and checked against its declared range and
+    choices (when it declares them); messages name the option, the value, what is allowed and an example."""
     if hint is not None:
         value = coerce(name, value, hint, EXAMPLES.get(name))
     if name in LIMITS:
         check_range(name, value, *LIMITS[name], EXAMPLES.get(name))
+    if name in CHOICES:
+        check_choices(name, value, field_choices(_FIELDS[name]), EXAMPLES.get(name))
     return value
 
 

@@ -160,6 +160,12 @@ def field_choices(f: dataclasses.Field) -> tuple[Any, ...] | None:
     return tuple(choices() if callable(choices) else choices)
 
 
+def check_choices(name: str, value: Any, choices: tuple[Any, ...] | None, example: Any) -> None:
+    """Refuse `value` unless it is one of `choices` (None: any value; a None value is left to the type check)."""
+    if choices is not None and value is not None and value not in choices:
+        raise OptionError(f"{name} = {value!r} is not one of {', '.join(map(str, choices))} (e.g. {name}: {example!r}).")
+
+
 def check_fields(instance: Any, label: str = "") -> None:
     """Check every field of a dataclass instance (and of the dataclasses nested in it) against the range and
     choices of its metadata; `label` prefixes the names in messages (e.g. `method_args.gan.`)."""
@@ -170,10 +176,7 @@ def check_fields(instance: Any, label: str = "") -> None:
             continue
         if "range" in f.metadata:
             check_range(label + f.name, value, *f.metadata["range"], field_example(f))
-        choices = field_choices(f)
-        if choices is not None and value is not None and value not in choices:
-            raise OptionError(f"{label}{f.name} = {value!r} is not one of {', '.join(map(str, choices))} "
-                              f"(e.g. {label}{f.name}: {field_example(f)!r}).")
+        check_choices(label + f.name, value, field_choices(f), field_example(f))
 
 
 def build_dataclass(cls: type, values: dict[str, Any], label: str = "") -> Any:

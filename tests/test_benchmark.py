@@ -119,8 +119,10 @@ def test_paired_differences_are_mean_and_95pct_t_interval_over_common_seeds():
     ac = pairs[("a", "c")]  # differences -4, -3.5, -3.5: mean -11/3, sample variance 1/12
     half = t2 * math.sqrt(1 / 12) / math.sqrt(3)
     assert (ac["low"], ac["high"]) == (pytest.approx(-11 / 3 - half, abs=1e-5), pytest.approx(-11 / 3 + half, abs=1e-5))
-    assert pairs[("a", "original")] == {"a": "a", "b": "original", "n": 3, "mean": -9.0, "low": -9.0, "high": -9.0}
-    assert pairs[("a", "single")] == {"a": "a", "b": "single", "n": 1, "mean": -49.0, "low": None, "high": None}
+    assert pairs[("a", "original")] == {"a": "a", "b": "original", "n": 3, "mean": -9.0, "low": -9.0, "high": -9.0,
+                                        "detectable": 0.0}
+    assert pairs[("a", "single")] == {"a": "a", "b": "single", "n": 1, "mean": -49.0, "low": None, "high": None,
+                                      "detectable": None}
 
 
 def test_report_names_the_lowest_method_and_those_within_noise():
@@ -368,9 +370,11 @@ def test_report_compares_a_focus_method_with_every_other():
     records = gap_records(gaps) + gap_records({"single": [50]})
     runs, pairs = aggregate(records)["first"]["s"], paired_differences(records)["first"]["s"]
     lines = format_versus(runs, pairs, "c")
-    assert lines[0] == "c vs each other method: mean diff of Avg Gap (other - c) [95% CI], paired by seed:"
+    assert lines[0].startswith("c vs each other method: mean diff of Avg Gap (other - c) [95% CI], paired by seed")
     assert "| a | -3.67 [-4.38, -2.95] | 3 | c higher |" in lines  # the mirror of a - c in the test above
-    assert "| b | -1.33 [-5.70, +3.03] | 3 | within noise |" in lines
+    # b - c: differences -3, -1.5, +0.5 (sd 1.7559); detectable at 80% power: (t.975 + t.80, 2 df) x sd / sqrt(3)
+    detectable = (4.302653 + 1.060660) * float(np.std([-3, -1.5, 0.5], ddof=1)) / math.sqrt(3)
+    assert f"| b | -1.33 [-5.70, +3.03] | 3 | within noise (detectable: {detectable:.2f}) |" in lines
     assert "| original | +5.33 [+4.62, +6.05] | 3 | c lower |" in lines
     assert "| single | +45.00 | 1 | no interval |" in lines and not any("retrained" in line for line in lines)
     assert format_versus(runs, pairs, "nowhere") == []

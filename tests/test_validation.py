@@ -46,6 +46,7 @@ from .conftest import make_tiny_model
      r"method_args.passes = 'zigzag' is not one of sequential, mixed"),
     (dict(method="amun", method_args={"lr_gamma": 0}), r"method_args.lr_gamma = 0 is out of range: it must be in \(0, 1\]"),
     (dict(method="magic"), r"Unknown unlearning method 'magic'"),
+    (dict(training_augmentation="rotate"), r"training_augmentation = 'rotate' is not one of none, flip, crop_flip"),
     (dict(forget_fraction=1.5, forget_classes=None), r"strictly between 0 and 1"),
 ])
 def test_every_option_is_checked_when_the_config_is_built(tmp_path, options, message):

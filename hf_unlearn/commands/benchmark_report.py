@@ -60,14 +60,18 @@ def aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, di
 
 
 def paired_interval(differences: list[float]) -> dict[str, Any]:
-    """Mean of paired differences and its 95% t-interval (low, high: None for a single pair)."""
+    """Mean of paired differences and its 95% t-interval (low, high: None for a single pair), and `detectable`:
+    the smallest true mean difference this many pairs with this spread detect (a two-sided 5% paired t-test
+    with 80% power, (t_0.975 + t_0.80) x sd / sqrt(n)): what "within noise" could have missed."""
     from scipy.stats import t
 
     n, mean = len(differences), float(np.mean(differences))
     if n < 2:
-        return {"n": n, "mean": mean, "low": None, "high": None}
-    half = float(t.ppf(0.975, n - 1) * np.std(differences, ddof=1) / math.sqrt(n))
-    return {"n": n, "mean": mean, "low": mean - half, "high": mean + half}
+        return {"n": n, "mean": mean, "low": None, "high": None, "detectable": None}
+    error = float(np.std(differences, ddof=1) / math.sqrt(n))
+    half = float(t.ppf(0.975, n - 1)) * error
+    return {"n": n, "mean": mean, "low": mean - half, "high": mean + half,
+            "detectable": (float(t.ppf(0.975, n - 1)) + float(t.ppf(0.80, n - 1))) * error}
 
 
 def paired_differences(records: list[dict[str, Any]]) -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -96,7 +100,8 @@ def versus(pairs: list[dict[str, Any]], a: str, b: str) -> dict[str, Any] | None
             return pair
         if (pair["a"], pair["b"]) == (b, a):
             flip = {k: None if pair[k] is None else -pair[k] for k in ("mean", "high", "low")}
-            return {"a": a, "b": b, "n": pair["n"], "mean": flip["mean"], "low": flip["high"], "high": flip["low"]}
+            return {"a": a, "b": b, "n": pair["n"], "mean": flip["mean"], "low": flip["high"], "high": flip["low"],
+                    "detectable": pair.get("detectable")}
     return None
 
 
@@ -166,10 +171,13 @@ def format_versus(runs: dict[str, Any], pairs: list[dict[str, Any]], focus: str)
             continue
         verdict = ("within noise" if diff["low"] <= 0 <= diff["high"]
                    else f"{focus} lower" if diff["low"] > 0 else f"{focus} higher")
+        if verdict == "within noise" and diff.get("detectable") is not None:
+            verdict += f" (detectable: {diff['detectable']:.2f})"
         rows.append(f"| {other} | {interval_text(diff)} | {diff['n']} | {verdict} |")
     if not rows:
         return []
-    return [f"{focus} vs each other method: mean diff of Avg Gap (other - {focus}) [95% CI], paired by seed:", "",
+    return [f"{focus} vs each other method: mean diff of Avg Gap (other - {focus}) [95% CI], paired by seed (within "
+            "noise: the smallest difference these pairs would detect, 80% power):", "",
             "| method | mean diff [95% CI] | n | verdict |", "|---|---|---|---|", *rows, ""]
 
 
