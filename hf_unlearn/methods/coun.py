@@ -10,8 +10,9 @@ paper's code listing is the reference):
 * each retain batch I gives two views X = t(I), X' = t'(I): one transform pair drawn for the batch (Algorithm 1;
   `transform_draw`), of the augmentation the model was trained with (`views: original`, the config's
   `training_augmentation`: their Sec. 4.3 / Fig. 9 find the views work best when they follow the retrained model's
-  augmentation; their CIFAR views are random crops with padding and horizontal flips); Z, Z' are the representations the classifier head reads (the penultimate layer: a hook on
-  the last linear layer's input; no projection head);
+  augmentation; their CIFAR views are random crops with padding and horizontal flips); Z, Z' are the
+  representations the classifier head reads (the penultimate layer: a hook on the last linear layer's input; no
+  projection head);
 * S_ij = cos(z_i, z'_j) / temperature over the N x N pairs of the batch; the contrastive loss is the sum of the
   two directions' cross-entropies with the diagonal as targets, -(mean_i log softmax_j S_ij at j = i) -
   (mean_j log softmax_i S_ij at i = j) (only cross-view negatives, unlike SimCLR's 2N - 2);
@@ -113,8 +114,8 @@ class CoUn(UnlearningMethod):
         head_input_hook(self.trainer.model)
 
     def views(self) -> str:
-        """The views this run makes (one of `TRAINING_AUGMENTATIONS`): the option's, or with "original" the model's training augmentation
-        (the config's `training_augmentation`; unset: crop_flip, the paper's)."""
+        """The views this run makes (one of `TRAINING_AUGMENTATIONS`): the option's, or with "original" the model's
+        training augmentation (the config's `training_augmentation`; unset: crop_flip, the paper's)."""
         if self.options.views != "original":
             return self.options.views
         return self.trainer.args.training_augmentation or "crop_flip"
