@@ -97,6 +97,9 @@ def redacted_report(result: dict[str, Any]) -> dict[str, Any]:
     if matched:  # image counts only: no per-value row counts
         forget["matched"] = matched
     report["forget_set"] = forget
+    synthetic_forget = ((report.get("synthetic") or {}).get("sources") or {}).get("synthetic_forget")
+    if synthetic_forget and forget.get("kind") != "classes":  # per-class counts would describe the deleted images
+        synthetic_forget.pop("class_counts", None)
     return report
 
 
@@ -236,7 +239,25 @@ def render_model_card(result: dict[str, Any], *, base_model: str | None = None, 
         publish_forget_generator=bool(config.get("publish_forget_generator")), gate=gate,
         ledger=card_rows(ledger or []), groups=_group_rows(report.get("groups") or [], report.get("verdict")),
         groups_hidden=max(0, len(report.get("groups") or []) - CARD_GROUPS), verdict=verdict_view(report.get("verdict")),
+        synthetic=synthetic_view(report.get("synthetic")),
     )
+
+
+SYNTHETIC_ROWS = {"synthetic_retain": "synthetic retain", "synthetic_forget": "synthetic forget",
+                  "real_retain": "real retain (reference)", "noise": "uniform noise (reference)"}
+
+
+def synthetic_view(synthetic: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The card's quality figure of the synthetic rows (`quality.synthetic_quality`), one row per source."""
+    if not synthetic or not synthetic.get("sources"):
+        return None
+    def cell(v: dict[str, Any], key: str, decimals: int) -> str:
+        return f"{v[key]:.{decimals}f}" if key in v else "—"  # a source too small to score has no figure
+
+    rows = [{"name": SYNTHETIC_ROWS.get(name, name), "against": v["against"], "kid": cell(v, "kid", 4),
+             "precision": cell(v, "precision", 2), "recall": cell(v, "recall", 2),
+             "entropy": cell(v, "class_entropy", 2)} for name, v in synthetic["sources"].items()]
+    return {"feature_space": synthetic["feature_space"], "rows": rows}
 
 
 def verdict_view(verdict: dict[str, Any] | None) -> dict[str, Any] | None:

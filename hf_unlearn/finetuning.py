@@ -19,6 +19,7 @@ from datasets import Dataset
 from transformers import Trainer, get_scheduler
 
 from .methods.schedule import plan_digest, reach_min_steps
+from .quality import synthetic_quality
 from .stopping import IndistinguishableStop, stopping_targets, utility_rows
 from .synthesis import fine_tuning_digest
 
@@ -46,12 +47,14 @@ def small_request_warning(request: Any, args: Any) -> str | None:
 @dataclass
 class FineTuningPlan:
     """What one request fine-tunes on: the rows, the method's own batch order (None: the Trainer's shuffled
-    batches), the callbacks it needs, and the digest of all of it (a checkpoint resumes only on the same one)."""
+    batches), the callbacks it needs, the digest of all of it (a checkpoint resumes only on the same one), and the
+    quality figure of its synthetic rows (`quality.synthetic_quality`; None when it has none)."""
 
     dataset: Dataset
     batch_plan: list[list[int]] | None
     callbacks: list[Any]
     digest: str
+    synthetic: dict[str, Any] | None = None
 
 
 def plan_fine_tuning(method: Any, args: Any, log_phase: LogPhase) -> FineTuningPlan:
@@ -66,6 +69,10 @@ def plan_fine_tuning(method: Any, args: Any, log_phase: LogPhase) -> FineTuningP
     digest = fine_tuning_digest(combined, args.world_size)
     log_phase("data_reorganization", time.perf_counter() - start, rows=len(combined), sha256=digest[:16],
               processes=args.world_size)
+    start = time.perf_counter()  # the synthetic rows' quality figure: measurement, not the request's work
+    synthetic = synthetic_quality(combined, method.trainer, args.seed) if method.scores_synthetic_rows else None
+    if synthetic is not None:
+        log_phase("sample_quality", time.perf_counter() - start, sources=",".join(synthetic["sources"]))
     epochs = args.num_train_epochs
     batch_plan = reach_min_steps(args, len(combined), lambda: method.batch_plan(combined))
     if args.num_train_epochs != epochs:  # min_train_steps raised the budget of a small request
@@ -77,7 +84,7 @@ def plan_fine_tuning(method: Any, args: Any, log_phase: LogPhase) -> FineTuningP
         digest = f"{digest}+plan:{plan_digest(batch_plan)}"
     if own := method.data_fingerprint():  # what the rows do not show (e.g. amun's adversarial inputs)
         digest = f"{digest}+{method.name}:{own}"
-    return FineTuningPlan(combined, batch_plan, method.callbacks(), digest)
+    return FineTuningPlan(combined, batch_plan, method.callbacks(), digest, synthetic)
 
 
 def start_stopping(request: Any, args: Any, verdict_phase: Any, predict_logits: Callable[..., Any],

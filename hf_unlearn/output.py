@@ -42,6 +42,7 @@ class UnlearningResult:
     groups: list[dict[str, Any]] | None = None  # a person-level request: each group's scores (`group_scores`)
     base_model_id: str | None = None  # the original model's Hub id, for the card (`card_base_model`, the ledger)
     verdict: dict[str, Any] | None = None  # the equivalence verdict of each scored model (`verdict.py`)
+    synthetic: dict[str, Any] | None = None  # the quality figure of each synthetic source (`quality.py`)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,6 +115,7 @@ def run_result(run: Any, metrics: dict[str, dict[str, float]]) -> UnlearningResu
         input_model=dict(run.input_model), data_sha256=run.data_sha256,
         stopping=run.stopping.record() if run.stopping is not None and run.stopping.trajectory else None,
         groups=run.groups, base_model_id=base_model_id(run.args, run.ledger, run.input_model), verdict=run.verdict,
+        synthetic=run.synthetic_quality,
     )
 
 

@@ -3,7 +3,9 @@ every process, which `fine_tuning_digest` checks)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from datasets import Dataset, Features, Image, Value, concatenate_datasets
@@ -12,7 +14,8 @@ from .constants import FORGET_SOURCES, SOURCES
 from .data import content_digest
 
 __all__ = ["COMBINED_FEATURES", "FORGET_SOURCES", "SOURCES", "available_inversions", "combine_sources",
-           "fine_tuning_digest", "invert_labels", "register_inversion", "with_source"]
+           "drop_contradictions", "fine_tuning_digest", "image_digest", "invert_labels", "register_inversion",
+           "with_source"]
 #: Schema of the fine-tuning dataset: `label` is what the model is trained on, `original_label` the true label
 #: (real rows) or the original model's prediction (synthetic rows) before any inversion.
 COMBINED_FEATURES = Features({"image": Image(), "label": Value("int64"), "original_label": Value("int64"),
@@ -82,6 +85,25 @@ def with_source(dataset: Dataset, source: str, labels: np.ndarray | None = None)
     if labels is not None:
         dataset = dataset.remove_columns("label").add_column("label", np.asarray(labels).tolist(), feature=Value("int64"))
     return dataset.add_column("source", [source] * len(dataset), feature=Value("string"))
+
+
+def image_digest(image: Any) -> str:
+    """SHA-256 of a PIL image's pixels, mode and size (two encodings of one picture digest alike)."""
+    return hashlib.sha256(repr((image.mode, image.size)).encode() + image.tobytes()).hexdigest()
+
+
+def drop_contradictions(parts: dict[str, Dataset]) -> tuple[dict[str, Dataset], int]:
+    """`parts` without the synthetic forget rows whose image is also a synthetic retain row's: such an image would
+    be fed with the original's label and with its inversion in one fine-tuning set (a contradiction, not
+    information). Returns the parts and how many rows were dropped (0 leaves every part as it was)."""
+    if not len(parts.get("synthetic_forget", [])) or not len(parts.get("synthetic_retain", [])):
+        return parts, 0
+    retain = {image_digest(img) for img in parts["synthetic_retain"]["image"]}
+    keep = [i for i, img in enumerate(parts["synthetic_forget"]["image"]) if image_digest(img) not in retain]
+    dropped = len(parts["synthetic_forget"]) - len(keep)
+    if dropped:
+        parts = {**parts, "synthetic_forget": parts["synthetic_forget"].select(keep)}
+    return parts, dropped
 
 
 def combine_sources(parts: dict[str, Dataset]) -> Dataset:

@@ -95,6 +95,7 @@ class UnlearningTrainer(RunServices, Trainer):
     retain_dataset = _from_request("retain_dataset")
     forget_dataset = _from_request("forget_dataset")
     test_dataset = _from_request("test_dataset")
+    holdout_dataset = _from_request("holdout_dataset")
     data_sha256 = _from_request("data_sha256")
 
     def __init__(self, model: Any, args: UnlearningConfig, train_dataset: Dataset, eval_dataset: Dataset | None = None,
@@ -153,6 +154,7 @@ class UnlearningTrainer(RunServices, Trainer):
         self._metrics_so_far: dict[str, dict[str, float]] = {}
         self._own_checkpoints = False
         self.combined_dataset: Dataset | None = None
+        self.synthetic_quality: dict[str, Any] | None = None  # the quality figure of its synthetic rows, if any
         self.evaluation_predictions: dict[str, dict[str, Predictions]] = {}
         self.result: UnlearningResult | None = None
         self.stopping: IndistinguishableStop | None = None  # the stopping rule, when `stop_when` is set
@@ -211,6 +213,7 @@ class UnlearningTrainer(RunServices, Trainer):
             warnings.warn(warning, stacklevel=2)
         plan = plan_fine_tuning(self.method, self.args, self.log_phase)
         self.combined_dataset, self.batch_plan, digest = plan.dataset, plan.batch_plan, plan.digest
+        self.synthetic_quality = plan.synthetic
         self.train_dataset = plan.dataset.with_transform(self.transform)
         for callback in plan.callbacks:  # e.g. SalUn's gradient mask, computed on the original model
             self.add_callback(callback)

@@ -89,6 +89,25 @@ def test_output_folder_and_model_card(unlearned, digits):
     assert "hub_token" not in saved["config"]
 
 
+def test_results_hold_the_quality_figure_of_each_synthetic_source(unlearned):
+    trainer, result, out, _ = unlearned
+    record = result.synthetic
+    assert record["feature_space"].startswith("input of the original model's `classifier`")
+    sources = record["sources"]
+    assert set(sources) == {"synthetic_retain", "synthetic_forget", "real_retain", "noise"}
+    assert sources["synthetic_retain"]["against"] == "retain" and sources["synthetic_forget"]["against"] == "forget"
+    for name in ("synthetic_retain", "synthetic_forget"):
+        assert sources[name]["num_generated"] == 120 and sum(sources[name]["class_counts"]) == 120
+    # the references bracket the scale: real images outside the real sample score far better than noise
+    assert sources["real_retain"]["kid"] < sources["noise"]["kid"]
+    assert sources["real_retain"]["precision"] > sources["noise"]["precision"]
+    assert "sample_quality" in result.timings  # timed apart from the request's own work
+    saved = json.loads((Path(out) / "unlearning_results.json").read_text())
+    assert saved["synthetic"] == json.loads(json.dumps(record))
+    card = (Path(out) / "README.md").read_text()
+    assert "| uniform noise (reference) | retain |" in card and "| synthetic forget | forget |" in card
+
+
 def test_original_model_files_are_untouched(unlearned, trained_model_dir):
     _, _, _, before = unlearned
     assert _hash_dir(trained_model_dir) == before

@@ -117,7 +117,12 @@ def test_prepare_command_writes_where_requests_read(trained_model_dir, digits, t
                                       "output_dir": str(tmp_path / "run"), "use_cpu": True, "disable_tqdm": True,
                                       "method_args": {"prepared_path": str(tmp_path / "prepared"), **GAN}}))
     assert main(["prepare", str(recipe)]) == 0
-    assert load_preparation(str(tmp_path / "prepared")).record["command"].startswith("hf-unlearn prepare")
+    record = load_preparation(str(tmp_path / "prepared")).record
+    assert record["command"].startswith("hf-unlearn prepare")
+    quality = record["quality"]["sources"]  # the generator's quality figure, in the model's own feature space
+    assert set(quality) == {"prepared", "real_retain", "noise"} and quality["prepared"]["against"] == "train"
+    assert quality["prepared"]["num_generated"] == 1000 and sum(quality["prepared"]["class_counts"]) == 1000
+    assert quality["real_retain"]["kid"] < quality["noise"]["kid"]
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     # the old top-level name on the command line still works (one release, with a FutureWarning)

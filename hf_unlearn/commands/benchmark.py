@@ -63,6 +63,7 @@ from .benchmark_report import (
     format_report,
     paired_differences,
     plot,
+    quality_metrics,
     update_markdown,
 )
 from .experiment import one_time_phases, request_seconds, scratch_setup
@@ -182,7 +183,7 @@ class Benchmark(SeedPreparations):
             payload = {"from": start, "method": config.method, "overrides": keyed, "forget": forget,
                        "seed": config.seed, "evaluation": self.evaluation, "evaluate_original": evaluate_original,
                        "config": self.keys.config_identity(config, keyed)}
-            if config.stop_when:  # its target rows (other runs never read them: their keys do not name them)
+            if config.stop_when or get_method(config.method).reads_holdout(config.method_options):  # rows it reads
                 payload["holdout"] = self.holdout_digest
             return payload
 
@@ -223,7 +224,8 @@ class Benchmark(SeedPreparations):
         """The row of one method's run (and its log line); `prepared_s`: its prepared generator's one-time cost."""
         if self.args.dry_run:  # nothing ran: no row
             return
-        metrics = self.add_record(seed, setting, request, name, result["method"], result["metrics"]["unlearned"],
+        metrics = self.add_record(seed, setting, request, name, result["method"],
+                                  {**result["metrics"]["unlearned"], **quality_metrics(result.get("synthetic"))},
                                   reference, request_seconds(result["timings"], one_time_phases(result["method"])),
                                   retrain_s, result["timings"],
                                   result["counts"], result["config"].get("method_args"),

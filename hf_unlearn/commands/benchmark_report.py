@@ -181,6 +181,34 @@ def format_versus(runs: dict[str, Any], pairs: list[dict[str, Any]], focus: str)
             "| method | mean diff [95% CI] | n | verdict |", "|---|---|---|---|", *rows, ""]
 
 
+#: The quality figure's columns (`quality.synthetic_quality`): (source, measure, heading).
+QUALITY_COLUMNS = (("synthetic_retain", "kid", "synth. retain KID"), ("synthetic_retain", "precision", "precision"),
+                   ("synthetic_retain", "recall", "recall"), ("synthetic_forget", "kid", "synth. forget KID"),
+                   ("synthetic_forget", "precision", "precision"), ("synthetic_forget", "recall", "recall"),
+                   ("real_retain", "kid", "real retain KID (reference)"), ("noise", "kid", "noise KID (reference)"))
+
+
+def quality_metrics(synthetic: dict[str, Any] | None) -> dict[str, float]:
+    """A run's quality figure as flat metrics (`quality_<source>_<measure>`), averaged over seeds like the rest."""
+    sources = (synthetic or {}).get("sources") or {}
+    return {f"quality_{source}_{measure}": float(sources[source][measure])
+            for source, measure, _ in QUALITY_COLUMNS if measure in sources.get(source, {})}
+
+
+def format_quality(runs: dict[str, Any]) -> list[str]:
+    """The table of the synthetic images' quality figure, for the runs that fine-tuned on synthetic rows."""
+    names = [n for n in runs if any(k.startswith("quality_") for k in runs[n])]
+    if not names:
+        return []
+    lines = ["Synthetic images, in the original model's feature space (KID: lower is closer; precision / recall: "
+             "shares, higher is better; mean over seeds):", "",
+             "| method | " + " | ".join(h for _, _, h in QUALITY_COLUMNS) + " |", "|---|" + "---|" * len(QUALITY_COLUMNS)]
+    for name in names:
+        cells = [runs[name].get(f"quality_{source}_{measure}") for source, measure, _ in QUALITY_COLUMNS]
+        lines.append(f"| {name} | " + " | ".join("n/a" if c is None else f"{c['mean']:.3f}" for c in cells) + " |")
+    return [*lines, ""]
+
+
 def format_report(summary: dict[str, Any], title: str, focus: list[str] | tuple[str, ...] = ()) -> str:
     """The Markdown report: one table per request and forget setting, mean ± std over seeds, the lowest mean
     Avg Gap against every other run, and each run named in `focus` against every other run."""
@@ -216,6 +244,7 @@ def format_report(summary: dict[str, Any], title: str, focus: list[str] | tuple[
                         cells.append(f"{stat['mean']:.{decimals}f}")
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
             lines.append("")
+            lines += format_quality(runs)
             pairs = paired.get(request, {}).get(setting, [])
             lines += format_paired(runs, pairs)
             best = lowest_run(runs)

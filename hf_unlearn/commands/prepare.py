@@ -43,7 +43,8 @@ def prepare_from_args(run_args: RunArguments, config: UnlearningConfig) -> dict[
             return record
     prepared = method.prepare(model, config, train, out or config.output_dir,
                               model_source=run_args.model_name_or_path, dataset_name=run_args.dataset_name,
-                              command=run_args.command, log=lambda text: print(f"[hf-unlearn] {text}", flush=True))
+                              command=run_args.command, log=lambda text: print(f"[hf-unlearn] {text}", flush=True),
+                              processor=load_pretrained(AutoImageProcessor, run_args.model_name_or_path, weights=False))
     record = prepared.record
     if config.should_save:
         print(f"[hf-unlearn] {method.prepares} prepared in {record['preparation_s']:.1f}s on {record['num_rows']} of "

@@ -119,7 +119,7 @@ def load_preparation(path: str, option: str = "method_args.prepared_path") -> Pr
 
 def prepare_generator(model: Any, args: Any, train_dataset: Any, output_dir: str, *, options: Any = None,
                       model_source: str | None = None, dataset_name: str | None = None,
-                      command: str | None = None) -> Preparation:
+                      command: str | None = None, quality: Any = None) -> Preparation:
     """Train the data generator of `model` and its training set `train_dataset` once and save it in `output_dir`.
 
     `args` is an `UnlearningConfig`; `options` Multi-GAN's (default: `args.method_options`, a multigan config's):
@@ -127,6 +127,8 @@ def prepare_generator(model: Any, args: Any, train_dataset: Any, output_dir: str
     training rows, seed `args.seed`), `image_column` / `label_column` find the columns, and the rows of its
     `previous_forget_sets` (requests already unlearned) are left out, so a generator prepared after a request
     never sees the rows it forgot. `output_dir` must lie apart from the model's and the data's folders.
+    `quality(generator, images, size, mode)`, when given, scores the trained generator's samples against the
+    training images (Multi-GAN's: `quality.quality_figure` in the model's feature space): into the record.
     """
     check_output_apart(output_dir, {"the model's folder": model_source, "the dataset's folder": dataset_name})
     check_output_dir(output_dir, 60_000_000)
@@ -161,6 +163,10 @@ def prepare_generator(model: Any, args: Any, train_dataset: Any, output_dir: str
               "seed": args.seed, "resolution": resolution, "channels": channels, "mode": mode,
               "image_size": list(size), "precision": precision, "processes": args.world_size,
               "preparation_s": seconds, "command": command}
+    if quality is not None:
+        start = time.perf_counter()
+        record["quality"] = quality(generator, images, size, mode)
+        record["quality_s"] = time.perf_counter() - start
     if args.should_save:  # atomically: a half-written preparation is never taken for a finished one
         staging = output_dir.rstrip("/") + ".tmp"
         shutil.rmtree(staging, ignore_errors=True)
@@ -170,3 +176,4 @@ def prepare_generator(model: Any, args: Any, train_dataset: Any, output_dir: str
         write_json_atomic(os.path.join(staging, PREPARATION_FILE), record)
         replace_folder(staging, output_dir)
     return Preparation(os.path.abspath(output_dir), record)
+

@@ -40,6 +40,7 @@ class UnlearningContext(Protocol):
     forget_dataset: Dataset
     retain_indices: np.ndarray
     forget_indices: np.ndarray
+    holdout_dataset: Dataset | None  # rows the model never trained on (holdout_dataset / --holdout_split), if given
 
     def retain_train_dataset(self) -> Dataset: ...
     def predict_logits(self, dataset: Dataset, model: torch.nn.Module | None = None) -> Predictions: ...
@@ -87,6 +88,17 @@ class UnlearningMethod:
     #: A part of a finished run's folder that a later run of the same method on the same retain rows may read
     #: instead of making it again (Multi-GAN's retain generator), and the method_args option that reads it.
     reusable_output: tuple[str, str] | None = None
+
+    #: Whether the fine-tuning set's synthetic rows are images the method made (generated, or a control in their
+    #: place), whose quality figure each run records (`quality.synthetic_quality`); amun's synthetic rows are the
+    #: forget images themselves, perturbed in the loop, so it says no.
+    scores_synthetic_rows = False
+
+    @classmethod
+    def reads_holdout(cls, options: Any) -> bool:
+        """Whether a run with these options reads the run's held-out rows (`holdout_dataset`) for its own use
+        (a benchmark then keys the run on them, as it keys a stopping rule's run)."""
+        return False
 
     @classmethod
     def reads_reusable_output(cls, options: Any) -> bool:

@@ -7,6 +7,7 @@ retain + synthetic retain + inverted forget + inverted synthetic forget with the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -31,7 +32,8 @@ from ..gan import (
 )
 from ..gan.preparation import Preparation, load_preparation, model_lineage, prepare_generator
 from ..options import OptionError
-from ..synthesis import combine_sources, invert_labels, with_source
+from ..quality import generator_quality, noise_images
+from ..synthesis import combine_sources, drop_contradictions, invert_labels, with_source
 from .base import UnlearningMethod
 from .multigan_options import PREPARATION_FIELDS, PREPARED_RETAIN_PER_FORGET, MultiGANOptions, legacy_values
 from .registry import register_method
@@ -39,6 +41,12 @@ from .registry import register_method
 TRAINING_KEY_FILE = "training_key.json"
 #: Rounds of sampling a class request draws from a prepared generator before it settles for fewer images.
 MAX_CLASS_ROUNDS = 20
+
+
+def _in_format(image: Any, size: tuple[int, int], mode: str) -> Any:
+    """A real image in the synthetic images' mode and size (as the generators' samples are made)."""
+    image = image if image.mode == mode else image.convert(mode)
+    return image if image.size == tuple(size) else image.resize(tuple(size))
 
 
 def _read_key(folder: str) -> str | None:
@@ -63,18 +71,27 @@ class MultiGAN(UnlearningMethod):
     one_time_phases = ("gan_retain",)  # the retain GAN: trainable once, when the model is published
     preparation: Preparation | None = None  # this request's, when method_args.prepared_path names one
     reusable_output = (os.path.join(GENERATORS_DIR, "retain"), "retain_generator_path")  # the retain GAN
+    scores_synthetic_rows = True  # its samples (or a control's images): their quality figure in every result
+
+    @classmethod
+    def reads_holdout(cls, options: MultiGANOptions) -> bool:
+        return options.synthetic_source == "holdout"  # the oracle control's images
 
     @classmethod
     def reads_reusable_output(cls, options: MultiGANOptions) -> bool:
-        """A run trains a retain GAN (so may read one trained before) unless it names one or a preparation."""
-        return not (options.retain_generator_path or options.prepared_path)
+        """A run trains a retain GAN (so may read one trained before) unless it names one or a preparation, or a
+        control replaces the generators."""
+        return options.synthetic_source == "gan" and not (options.retain_generator_path or options.prepared_path)
 
     @classmethod
     def prepare(cls, model: Any, config: Any, train: Dataset, output_dir: str, *, model_source: str | None,
                 dataset_name: str | None, command: str | None, log: Any, processor: Any = None) -> Preparation:
         """The data generator of the model's training set (`gan.preparation.prepare_generator`)."""
+        # with the model's processor: the generator's quality figure, in the model's own feature space
+        quality = functools.partial(generator_quality, model, processor, config) if processor is not None else None
         return prepare_generator(model, config, train, output_dir, options=config.method_options,
-                                 model_source=model_source, dataset_name=dataset_name, command=command)
+                                 model_source=model_source, dataset_name=dataset_name, command=command,
+                                 quality=quality)
 
     @classmethod
     def load_prepared(cls, folder: str) -> Preparation:
@@ -96,6 +113,8 @@ class MultiGAN(UnlearningMethod):
         return PREPARED_RETAIN_PER_FORGET if options.prepared_path else None
 
     def validate(self) -> None:
+        if self.options.synthetic_source == "holdout":
+            self._check_holdout()
         path = self.options.retain_generator_path
         if path is not None and not os.path.isfile(os.path.join(path, "config.json")):
             raise FileNotFoundError(
@@ -111,6 +130,26 @@ class MultiGAN(UnlearningMethod):
                 raise OptionError(f"method_args.resolution = {self.options.resolution} but the generator at method_args."
                                   f"prepared_path makes {made}px images: leave resolution unset, or prepare again "
                                   "with it.")
+
+    def _check_holdout(self) -> None:
+        """The `holdout` control draws its images from the run's held-out rows: enough of them, none also read by
+        the stopping rule (its target would then be trained on)."""
+        held, wanted = self.trainer.holdout_dataset, sum(self._synthetic_counts())
+        if self.trainer.args.stop_when:
+            raise OptionError(f"method_args.synthetic_source = 'holdout' trains on the held-out rows that stop_when = "
+                              f"{self.trainer.args.stop_when!r} compares the forget set with: use one or the other.")
+        if held is None or len(held) < wanted:
+            given = "none were given" if held is None else f"only {len(held)} were given"
+            raise OptionError(f"method_args.synthetic_source = 'holdout' draws {wanted} images from the run's held-out "
+                              f"rows (real images no model trained on), but {given}: pass holdout_dataset=... (or "
+                              f"--holdout_split; holdout_samples in a benchmark) with at least {wanted} rows, or lower "
+                              "method_args.num_synthetic_retain / num_synthetic_forget.")
+
+    def _synthetic_counts(self) -> tuple[int, int]:
+        """Synthetic retain and forget images asked for (each default: as many as the forget set has rows)."""
+        n = len(self.trainer.forget_indices)
+        retain, forget = self.options.num_synthetic_retain, self.options.num_synthetic_forget
+        return (n if retain is None else retain), (n if forget is None else forget)
 
     # ------------------------------------------------------------------ generators
     def _data_format(self) -> tuple[str, tuple[int, int], int]:
@@ -197,14 +236,16 @@ class MultiGAN(UnlearningMethod):
         mode, size, resolution = self._data_format()
         channels = 1 if mode == "L" else 3
         num_classes = trainer.num_labels
-        n_retain = len(forget) if self.options.num_synthetic_retain is None else self.options.num_synthetic_retain
-        n_forget = len(forget) if self.options.num_synthetic_forget is None else self.options.num_synthetic_forget
-        # a GAN whose samples are not asked for is not trained; a class request on a prepared generator takes
-        # its synthetic forget images from the prepared one too (those the original model puts in the classes)
+        n_retain, n_forget = self._synthetic_counts()
+        # a GAN whose samples are not asked for is not trained (nor any, for a control source); a class request on
+        # a prepared generator takes its synthetic forget images from the prepared one too (those the original
+        # model puts in the classes)
+        gan = self.options.synthetic_source == "gan"
         by_class = self.preparation is not None and trainer.forget_set.kind == "classes"
-        gen_retain = self._generator("retain", retain, resolution, channels) if n_retain or (n_forget and by_class) \
-            else None
-        gen_forget = self._generator("forget", forget, resolution, channels) if n_forget and not by_class else None
+        gen_retain = self._generator("retain", retain, resolution, channels) \
+            if gan and (n_retain or (n_forget and by_class)) else None
+        gen_forget = self._generator("forget", forget, resolution, channels) \
+            if gan and n_forget and not by_class else None
 
         start = time.perf_counter()
         parts = {"retain": with_source(trainer.retain_train_dataset(), "retain")}
@@ -213,7 +254,9 @@ class MultiGAN(UnlearningMethod):
         parts["forget"] = with_source(forget, "forget", invert_labels(
             forget_preds.labels, num_classes, self.options.label_inversion, forget_preds.probabilities, seed=args.seed))
 
-        if by_class:
+        if not gan:
+            labelled = self._control_samples(n_retain, n_forget, size, mode)
+        elif by_class:
             forget_classes = np.unique(np.asarray(forget["label"]))
             labelled = self._sample_by_class(gen_retain, n_retain, n_forget, forget_classes, size, mode)
         else:
@@ -231,13 +274,17 @@ class MultiGAN(UnlearningMethod):
                 parts[part] = with_source(synthetic, part, inverted)
             else:
                 parts[part] = with_source(synthetic, part)
+        parts, contradictions = drop_contradictions(parts)  # no image fed with a label and its inversion
         combined = combine_sources(parts)
         counts = {name: len(ds) for name, ds in parts.items()}
+        if contradictions:
+            counts["contradictions_dropped"] = contradictions
         trainer.log_phase("synthesis", time.perf_counter() - start, **counts)
         if args.should_save:
             os.makedirs(os.path.join(args.output_dir, GENERATORS_DIR), exist_ok=True)
             with open(os.path.join(args.output_dir, GENERATORS_DIR, "synthesis.json"), "w") as f:
-                json.dump({"resolution": resolution, "mode": mode, "image_size": list(size),
+                json.dump({"source": self.options.synthetic_source, "resolution": resolution, "mode": mode,
+                           "image_size": list(size),
                            "label_inversion": self.options.label_inversion, "counts": counts}, f, indent=2)
         return combined
 
@@ -258,8 +305,43 @@ class MultiGAN(UnlearningMethod):
         pipe.set_progress_bar_config(desc="sampling", leave=False,
                                      disable=trainer.args.disable_tqdm or not trainer.is_world_process_zero())
         images = pipe(count, generator=torch.Generator().manual_seed(seed), image_size=size, mode=mode).images
-        unlabeled = images_to_dataset(images, np.zeros(count, dtype=np.int64)).remove_columns("label")
-        return images, trainer.predict_logits(unlabeled)  # the original model, in eval mode, same processor
+        return images, self._label(images)  # the original model, in eval mode, same processor
+
+    def _control_samples(self, n_retain: int, n_forget: int, size: tuple[int, int], mode: str,
+                         ) -> dict[str, tuple[list[Any], Predictions]]:
+        """The controls in place of the generators (issue 31), labelled by the original model like samples:
+        `noise`, uniform random pixels (seeded as the samples are); `holdout`, the run's held-out rows in a seeded
+        order: on a class request those the original model puts in the forgotten classes are the synthetic
+        forget images (as a prepared generator's are chosen) and the others the synthetic retain ones, else the
+        first `n_retain` rows and the next `n_forget`."""
+        trainer, seed = self.trainer, self.trainer.args.seed
+        if self.options.synthetic_source == "noise":
+            out = {}
+            for part, count, offset in (("synthetic_retain", n_retain, 101), ("synthetic_forget", n_forget, 202)):
+                if count:
+                    images = noise_images(count, size, mode, seed + offset)
+                    out[part] = (images, self._label(images))
+            return out
+        held = trainer.holdout_dataset
+        order = np.random.default_rng(seed + 101).permutation(len(held))
+        if trainer.forget_set.kind == "classes":
+            preds = self._label(held.select(order)["image"])
+            in_classes = np.isin(preds.predicted, np.unique(np.asarray(trainer.forget_dataset["label"])))
+            chosen = {"synthetic_retain": np.flatnonzero(~in_classes)[:n_retain],
+                      "synthetic_forget": np.flatnonzero(in_classes)[:n_forget]}
+        else:
+            chosen = {"synthetic_retain": np.arange(n_retain), "synthetic_forget": np.arange(n_retain, n_retain + n_forget)}
+        out = {}
+        for part, positions in chosen.items():
+            if len(positions):
+                images = [_in_format(img, size, mode) for img in held.select(order[positions])["image"]]
+                out[part] = (images, self._label(images))
+        return out
+
+    def _label(self, images: list[Any]) -> Predictions:
+        """The original model's predictions on `images` (eval mode, same processor)."""
+        unlabeled = images_to_dataset(images, np.zeros(len(images), dtype=np.int64)).remove_columns("label")
+        return self.trainer.predict_logits(unlabeled)
 
     def _sample_by_class(self, generator: DCGANGenerator, n_retain: int, n_forget: int, classes: np.ndarray,
                          size: tuple[int, int], mode: str) -> dict[str, tuple[list[Any], Predictions]]:
@@ -283,3 +365,4 @@ class MultiGAN(UnlearningMethod):
                 out[part] = ([r[0] for r in rows], Predictions(np.stack([r[1] for r in rows]),
                                                                np.asarray([r[2] for r in rows])))
         return out
+

@@ -24,6 +24,8 @@ PREPARATION_FIELDS = ("gan_latent_dim", "gan_generator_channels", "gan_discrimin
 #: Real retain rows per forget row a request on a prepared generator fine-tunes on when no budget is given: the
 #: best of 2, 4, 6 and 8 on CIFAR-10 validation, both forget settings (docs/benchmarks/prepared.md, issue 15).
 PREPARED_RETAIN_PER_FORGET = 8.0
+#: Where synthetic images come from: the generators, or a control (real held-out images, noise), issue 31.
+SYNTHETIC_SOURCES = ("gan", "holdout", "noise")
 
 
 def _power_of_two(x: int | None) -> bool:
@@ -66,8 +68,19 @@ class MultiGANOptions:
                            "random class other than y), `least_likely` (the class the original model finds least "
                            "likely), or one registered with hf_unlearn.synthesis.register_inversion.",
         choices=available_inversions)
+    synthetic_source: str = option(
+        "gan", help="Where the synthetic images come from: `gan` (the method's generators), or a control that measures "
+                    "what they contribute: `holdout`, real images no model trained on (the run's holdout_dataset / "
+                    "--holdout_split: what a perfect generator would give), or `noise` (uniform random pixels). Every "
+                    "source's images are labelled by the original model alike; a control trains no GAN.",
+        choices=SYNTHETIC_SOURCES)
 
     def check(self) -> None:
+        given = [f"method_args.{name} = {value!r}" for name, value in (("prepared_path", self.prepared_path),
+                 ("retain_generator_path", self.retain_generator_path)) if value]
+        if self.synthetic_source != "gan" and given:
+            raise OptionError(f"method_args.synthetic_source = {self.synthetic_source!r} takes no generator, but "
+                              f"{' and '.join(given)} names one: drop it, or use synthetic_source: gan.")
         if self.prepared_path and self.retain_generator_path:
             raise OptionError(f"method_args.prepared_path = {self.prepared_path!r} and method_args."
                               f"retain_generator_path = {self.retain_generator_path!r} are both set: the prepared "
