@@ -372,9 +372,13 @@ def check_declared(name: str, value: Any, hint: Any = None) -> Any:
     return value
 
 
+#: Options whose own check (when the config is built) says more than their choices: the fast pre-check leaves them.
+OWN_CHECKS = ("method", "stop_when")
+
+
 def check_values(recipe: dict[str, Any], argv: list[str]) -> None:
-    """Check the ranged options a recipe and its command line give (`--name value`, `--name=value`; the command
-    line's over the recipe's) against their declarations, before anything heavy is imported: a bad value is
+    """Check the options with a declared range or choices that a recipe and its command line give (`--name value`,
+    `--name=value`; the command line's over the recipe's), before anything heavy is imported: a bad value is
     refused in a fraction of a second. The config checks every option again, these included, when it is built."""
     values = dict(recipe)
     for i, token in enumerate(argv):
@@ -386,5 +390,5 @@ def check_values(recipe: dict[str, Any], argv: list[str]) -> None:
                 values[name] = argv[i + 1]
     hints = {**typing.get_type_hints(UnlearningOptions), **_INHERITED_TYPES}
     for name, value in values.items():
-        if name in LIMITS:
+        if name in LIMITS or (name in CHOICES and name not in OWN_CHECKS):
             check_declared(name, value, hints[name])

@@ -306,17 +306,20 @@ def test_a_retrain_resumes_whatever_model_object_it_was_given(digits, processor,
 
 def test_a_bad_value_is_refused_before_torch_is_even_imported(tmp_path):
     """`hf-unlearn run r.yaml --learning_rate -1` (or the value in the recipe) is checked against the option's
-    declaration (config_options.py) before anything heavy loads: the refusal costs no torch import."""
+    declaration (config_options.py, its range or its choices) before anything heavy loads: the refusal costs no
+    torch import."""
     recipe, bad = tmp_path / "r.yaml", tmp_path / "bad.yaml"
     options = {"dataset_name": "nowhere", "forget_fraction": 0.1, "output_dir": str(tmp_path / "o")}
     recipe.write_text(yaml.safe_dump(options))
     bad.write_text(yaml.safe_dump({**options, "stop_max_samples": 5}))
     code = ("import sys; from hf_unlearn.cli import main; "
-            f"rc = [main(['run', {str(recipe)!r}, '--learning_rate', '-1']), main(['run', {str(bad)!r}])]; "
+            f"rc = [main(['run', {str(recipe)!r}, '--learning_rate', '-1']), main(['run', {str(bad)!r}]), "
+            f"main(['run', {str(recipe)!r}, '--training_augmentation', 'rotate'])]; "
             "print(rc, 'torch' in sys.modules, 'transformers' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert done.stdout.strip() == "[2, 2] False False", done.stdout + done.stderr
+    assert done.stdout.strip() == "[2, 2, 2] False False", done.stdout + done.stderr
     assert "learning_rate = -1.0 is out of range: it must be > 0 (e.g. learning_rate: 0.05)" in done.stderr
     assert "stop_max_samples = 5 is out of range: it must be >= 10" in done.stderr
+    assert "training_augmentation = 'rotate' is not one of none, flip, crop_flip" in done.stderr  # choices too
     assert not (tmp_path / "o").exists()
