@@ -26,15 +26,21 @@ MIN_IMAGES = 4
 SYNTHETIC_SOURCES = {"synthetic_retain": "retain", "synthetic_forget": "forget"}
 
 
+def head_linear(model: torch.nn.Module) -> tuple[str, torch.nn.Module] | None:
+    """The model's last linear layer, with its name (None if it has none): an image classifier's head, whose
+    input is the representation it classifies (CoUn's contrastive loss reads it too)."""
+    linear = [(name, module) for name, module in model.named_modules() if isinstance(module, torch.nn.Linear)]
+    return linear[-1] if linear else None
+
+
 def feature_head(model: torch.nn.Module) -> tuple[torch.nn.Module | None, str]:
     """The module whose input is the feature vector: the first one named `classifier` (transformers' image
-    classifiers, wrapped or not), else the last `Linear`; with its name."""
-    named = list(model.named_modules())
-    for name, module in named:
+    classifiers, wrapped or not), else the last `Linear` (`head_linear`); with its name."""
+    for name, module in model.named_modules():
         if name.split(".")[-1] == "classifier":
             return module, name
-    linear = [(name, module) for name, module in named if isinstance(module, torch.nn.Linear)]
-    return (linear[-1][1], linear[-1][0]) if linear else (None, "")
+    found = head_linear(model)
+    return (found[1], found[0]) if found else (None, "")
 
 
 class ClassifierFeatures(torch.nn.Module):

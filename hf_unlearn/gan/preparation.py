@@ -176,4 +176,3 @@ def prepare_generator(model: Any, args: Any, train_dataset: Any, output_dir: str
         write_json_atomic(os.path.join(staging, PREPARATION_FILE), record)
         replace_folder(staging, output_dir)
     return Preparation(os.path.abspath(output_dir), record)
-

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from ..constants import TRAINING_AUGMENTATIONS
 from ..options import non_negative, option, positive
+from ..quality import head_linear
 from .base import UnlearningMethod
 from .registry import register_method
 
@@ -94,11 +95,11 @@ def augment(pixel_values: torch.Tensor, padding: int, to_input: Any, to_pixels: 
 
 def head_input_hook(model: torch.nn.Module) -> torch.nn.Module:
     """The layer whose input is the representation the classifier reads: the model's last linear layer."""
-    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    if not linear:
+    found = head_linear(model)
+    if found is None:
         raise ValueError("coun needs a classifier whose head is a linear layer (its input is the representation "
                          "the contrastive loss compares); this model has none.")
-    return linear[-1]
+    return found[1]
 
 
 @register_method

@@ -365,4 +365,3 @@ class MultiGAN(UnlearningMethod):
                 out[part] = ([r[0] for r in rows], Predictions(np.stack([r[1] for r in rows]),
                                                                np.asarray([r[2] for r in rows])))
         return out
-

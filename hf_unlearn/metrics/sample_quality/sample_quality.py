@@ -1,5 +1,5 @@
 """Sample quality of generated images against real ones, in a feature space given by the caller (hf-unlearn uses
-the original classifier's own features, `hf_unlearn.quality.classifier_features`).
+the original classifier's own features, `hf_unlearn.quality.ClassifierFeatures`).
 
 - KID, the kernel inception distance of Binkowski et al. (2018): the unbiased squared MMD between the two feature
   sets under the cubic polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets of equal size.
